@@ -1,0 +1,1 @@
+"""Reading stored results and drawing them."""

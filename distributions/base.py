@@ -1,0 +1,121 @@
+"""The interface every family implements, and the ``Modes`` record of discrete modes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from .knobs import Knob, validate
+
+
+@dataclass(frozen=True)
+class Modes:
+    """Discrete modes of a family, in ambient coordinates.
+
+    ``centres`` [K, D], ``weights`` [K] (sum to 1), ``scales`` [K] (each mode's std along its
+    major axis) and ``whiten`` [K, D, D]: ``|| (x - centres[k]) @ whiten[k].T ||`` is the
+    sigma-normalised (Mahalanobis) distance of x to mode k. Off the embedded subspace (ambient
+    dimension above the intrinsic one) the distance is measured in units of the mode's smallest std.
+    """
+
+    centres: torch.Tensor
+    weights: torch.Tensor
+    scales: torch.Tensor
+    whiten: torch.Tensor
+
+    @property
+    def n_modes(self) -> int:
+        return int(self.centres.shape[0])
+
+    def distances(self, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+        """Sigma-normalised distance of every row of ``x`` [n, D] to every mode: [n, K]."""
+        c = self.centres.to(x.device, x.dtype)
+        w = self.whiten.to(x.device, x.dtype)
+        out = []
+        for part in x.split(chunk):
+            diff = part[:, None, :] - c[None]                      # [n, K, D]
+            z = torch.einsum("nkd,ked->nke", diff, w)              # whitened
+            out.append(z.norm(dim=-1))
+        return torch.cat(out) if out else x.new_zeros(0, self.n_modes)
+
+    def assign(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Nearest mode by sigma-normalised distance: (index [n], distance [n])."""
+        d = self.distances(x)
+        dist, idx = d.min(dim=1)
+        return idx, dist
+
+
+class Distribution:
+    """A family member made from validated keyword-only knobs.
+
+    Subclasses set ``family``, ``knobs`` and ``summary``, implement ``_setup`` (consistency
+    checks and precomputation) and ``_sample_float64``; they may override ``log_prob``,
+    ``support_distance`` and ``modes``. A capability a member lacks raises
+    ``NotImplementedError`` with the reason, and is absent from ``capabilities``.
+    """
+
+    family: ClassVar[str]
+    summary: ClassVar[str]
+    knobs: ClassVar[dict[str, Knob]]
+
+    def __init__(self, **given: Any) -> None:
+        resolved = validate(self.family, self.knobs, given)
+        self.params = {k: v for k, v in resolved.items() if v is not None}
+        self._setup(**resolved)
+
+    # -- to implement -------------------------------------------------------------------------
+    def _setup(self, **knobs: Any) -> None:
+        raise NotImplementedError
+
+    def _sample_float64(self, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+        raise NotImplementedError
+
+    event_shape: tuple[int, ...]
+    traits: dict[str, float]
+    missing: dict[str, str]   # capability -> why it is absent
+
+    # -- public -------------------------------------------------------------------------------
+    @property
+    def capabilities(self) -> frozenset[str]:
+        every = {"log_prob", "support_distance", "modes"}
+        return frozenset(every - set(self.missing))
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None,
+               device: torch.device | str | None = None) -> torch.Tensor:
+        """``n`` samples, float32 [n, *event_shape], on the generator's device (or ``device``)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"{self.family}: sample n={n!r} is not allowed; expected an integer >= 0")
+        if generator is None:
+            generator = torch.Generator(device=device or "cpu")
+            generator.seed()
+        dev = generator.device if device is None else torch.device(device)
+        if dev.type != generator.device.type:
+            raise ValueError(f"{self.family}: sample device={dev} differs from the generator's "
+                             f"device {generator.device}; create the generator on {dev}")
+        return self._sample_float64(n, generator, dev).to(torch.float32)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(self.missing.get("log_prob", "log_prob is not available"))
+
+    def support_distance(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(self.missing.get("support_distance", "no support distance"))
+
+    @property
+    def modes(self) -> Modes | None:
+        return None
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"distributions.make({self.family!r}, {args})"
+
+
+def random_isometry(dim: int, ambient_dim: int, seed: int) -> torch.Tensor:
+    """Fixed embedding E [dim, ambient_dim] with orthonormal rows; identity when the dims agree."""
+    if ambient_dim == dim:
+        return torch.eye(dim, dtype=torch.float64)
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(ambient_dim, dim, generator=g, dtype=torch.float64)
+    q, r = torch.linalg.qr(a)
+    q = q * torch.sign(torch.diagonal(r))        # unique QR: a fixed seed gives a fixed map
+    return q.T.contiguous()

@@ -1,0 +1,109 @@
+"""Knob descriptions and their validation.
+
+Every family declares its knobs as :class:`Knob` objects; :func:`validate` checks a keyword
+dictionary against them before any work starts and raises a ``ValueError`` that names the knob,
+the value and what is allowed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One keyword of a family.
+
+    ``type`` is ``int``, ``float``, ``str`` or ``bool``. ``low``/``high`` bound numbers (inclusive
+    unless ``low_open``/``high_open``); ``choices`` lists the allowed strings. A ``default`` of
+    ``None`` means "not set": the family either derives it or the knob only applies to some
+    settings of another knob (``applies`` says which, as documentation).
+    """
+
+    name: str
+    type: type
+    default: Any
+    meaning: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] | None = None
+    applies: str | None = None
+
+    def allowed(self) -> str:
+        """Human-readable statement of the allowed values."""
+        if self.choices is not None:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.type is bool:
+            return "True or False"
+        kind = "an integer" if self.type is int else "a number" if self.type is float else "a string"
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+        return kind + (" " + " and ".join(parts) if parts else "")
+
+    def describe(self) -> dict:
+        """The knob as plain data (what ``distributions.families()`` shows)."""
+        return {
+            "type": self.type.__name__,
+            "default": self.default,
+            "allowed": self.allowed(),
+            "meaning": self.meaning,
+            **({"applies": self.applies} if self.applies else {}),
+        }
+
+    def check(self, value: Any, family: str) -> Any:
+        """Return ``value`` converted to the knob's type, or raise ``ValueError``."""
+        def fail(why: str = "") -> ValueError:
+            return ValueError(
+                f"{family}: knob {self.name}={value!r} is not allowed{why}; expected {self.allowed()}"
+            )
+
+        if value is None:
+            if self.default is None:
+                return None
+            raise fail()
+        if self.type is bool:
+            if not isinstance(value, bool):
+                raise fail()
+            return value
+        if self.type is str:
+            if not isinstance(value, str) or (self.choices and value not in self.choices):
+                raise fail()
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail()
+        if self.type is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise fail()
+            value = int(value)
+        else:
+            value = float(value)
+            if not math.isfinite(value):
+                raise fail()
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            raise fail()
+        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
+            raise fail()
+        return value
+
+
+def validate(family: str, knobs: dict[str, Knob], given: dict[str, Any]) -> dict[str, Any]:
+    """Check ``given`` against ``knobs``: unknown names, types and ranges. Returns all knobs,
+    defaults filled in (``None`` where a knob is unset)."""
+    unknown = sorted(set(given) - set(knobs))
+    if unknown:
+        raise ValueError(
+            f"{family}: unknown knob {unknown[0]}={given[unknown[0]]!r}; "
+            f"allowed knobs: {', '.join(knobs)}"
+        )
+    return {name: k.check(given.get(name, k.default), family) for name, k in knobs.items()}
+
+
+def inconsistent(family: str, name: str, value: Any, why: str) -> ValueError:
+    """Error for a value that is in range but does not fit the other knobs."""
+    return ValueError(f"{family}: knob {name}={value!r} is not allowed: {why}")

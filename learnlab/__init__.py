@@ -1,0 +1,1 @@
+"""The `learnlab` command: thin subcommands over the lab's packages."""

@@ -1,0 +1,45 @@
+import subprocess
+import sys
+
+import pytest
+
+from learnlab.cli import main
+
+
+def test_show_writes_png_and_prints_traits(tmp_path, capsys):
+    out = tmp_path / "ring.png"
+    assert main(["show", "mixture", "--layout", "ring", "--n_modes", "6", "--std=0.05", "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = capsys.readouterr().out
+    assert "n_modes" in text and "min_separation" in text and str(out) in text
+
+
+@pytest.mark.parametrize("family,kw", [("manifold", ["--shape", "swiss_roll"]),
+                                       ("mixture", ["--dim", "3", "--ambient_dim", "8", "--layout", "random"])])
+def test_show_projects_higher_dimensions(tmp_path, family, kw):
+    out = tmp_path / "x.png"
+    assert main(["show", family, *kw, "--n", "300", "--out", str(out)]) == 0
+    assert out.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["show", "mixture", "--n_modes", "0"], "n_modes=0"),
+    (["show", "mixture", "--n_modes", "eight"], "n_modes='eight'"),
+    (["show", "mixture", "--colour", "red"], "unknown knob 'colour'"),
+    (["show", "blobs"], "unknown family 'blobs'"),
+    (["show", "manifold", "--gap_fraction", "1.5"], "gap_fraction=1.5"),
+])
+def test_bad_input_is_one_line_without_traceback(tmp_path, args, needle):
+    proc = subprocess.run([sys.executable, "-m", "learnlab", *args, "--out", str(tmp_path / "x.png")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_list_describes_knobs(capsys):
+    assert main(["show", "--list"]) == 0
+    text = capsys.readouterr().out
+    assert "mixture:" in text and "--gap_fraction" in text and "number of mixture components" in text

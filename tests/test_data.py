@@ -1,0 +1,62 @@
+import pytest
+import pytorch_lightning as pl
+import torch
+
+import distributions
+from distributions.data import DistributionDataModule
+
+
+class Recorder(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 1)
+        self.seen = []
+
+    def training_step(self, batch, idx):
+        self.seen.append(batch.clone())
+        return self.lin(batch).pow(2).mean()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+
+def fit(dm, steps=4):
+    m = Recorder()
+    pl.Trainer(max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, accelerator="cpu").fit(m, dm)
+    return m.seen
+
+
+@pytest.mark.parametrize("n_train", [None, 500])
+def test_trainer_sees_the_same_batches_as_a_plain_loop(n_train):
+    d = distributions.make("mixture", n_modes=4)
+    seen = fit(DistributionDataModule(d, batch_size=32, n_train=n_train, seed=5))
+    plain = DistributionDataModule(d, batch_size=32, n_train=n_train, seed=5).batches()
+    assert len(seen) == 4
+    for b in seen:
+        assert b.shape == (32, 2) and b.dtype == torch.float32
+        assert torch.equal(b, next(plain))
+
+
+def test_fixed_training_set_only_repeats_its_points():
+    d = distributions.make("manifold", shape="circle")
+    dm = DistributionDataModule(d, batch_size=64, n_train=10, seed=1)
+    train = d.sample(10, generator=torch.Generator().manual_seed(1))
+    batch = dm.batch()
+    assert (torch.cdist(batch, train).min(dim=1).values == 0).all()
+    assert len(torch.unique(batch, dim=0)) <= 10
+
+
+def test_streaming_gives_fresh_samples_and_seed_matters():
+    d = distributions.make("mixture")
+    a = DistributionDataModule(d, batch_size=16, seed=0).batches()
+    first, second = next(a), next(a)
+    assert not torch.equal(first, second)
+    assert not torch.equal(first, next(DistributionDataModule(d, batch_size=16, seed=1).batches()))
+
+
+@pytest.mark.parametrize("kw,name", [(dict(batch_size=0), "batch_size"), (dict(batch_size=8, n_train=0), "n_train"),
+                                     (dict(batch_size=8, seed=-1), "seed"), (dict(batch_size=2.0), "batch_size")])
+def test_bad_arguments(kw, name):
+    with pytest.raises(ValueError, match=name):
+        DistributionDataModule(distributions.make("mixture"), **kw)
