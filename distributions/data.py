@@ -9,6 +9,9 @@ training device: the loader hands out only a step counter, and ``on_after_batch_
 - ``n_train=N``: a fixed training set of N samples drawn on the CPU with ``seed`` (identical on
   every device) and moved to the device once; each step draws a batch of indices with
   replacement from the seeded device generator.
+
+``steps`` makes one epoch exactly that many batches (train with ``max_epochs=1``). Prefer it to
+the Trainer's ``max_steps``, which counts optimizer steps: a GAN takes two per batch.
 """
 from __future__ import annotations
 
@@ -21,26 +24,36 @@ from .base import Distribution
 
 
 class _Steps:
-    """An endless iterable of step counters (a Lightning train 'dataloader' without a length)."""
+    """Step counters: ``steps`` of them (one epoch), or endless when ``steps`` is None."""
+
+    def __init__(self, steps: int | None):
+        self.steps = steps
+
+    def __len__(self) -> int:
+        if self.steps is None:
+            raise TypeError("an endless stream has no length")
+        return self.steps
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         step = 0
-        while True:
+        while self.steps is None or step < self.steps:
             yield torch.tensor(step)
             step += 1
 
 
 class DistributionDataModule(pl.LightningDataModule):
-    def __init__(self, dist: Distribution, *, batch_size: int, n_train: int | None = None, seed: int = 0):
+    def __init__(self, dist: Distribution, *, batch_size: int, n_train: int | None = None, seed: int = 0,
+                 steps: int | None = None):
         super().__init__()
-        for name, value, low in (("batch_size", batch_size, 1), ("n_train", n_train, 1), ("seed", seed, 0)):
+        for name, value, low in (("batch_size", batch_size, 1), ("n_train", n_train, 1), ("seed", seed, 0),
+                                 ("steps", steps, 1)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
                 raise ValueError(f"data: {name}={value!r} is not allowed; expected an integer >= {low}")
-        self.dist, self.batch_size, self.n_train, self.seed = dist, batch_size, n_train, seed
+        self.dist, self.batch_size, self.n_train, self.seed, self.steps = dist, batch_size, n_train, seed, steps
         self._state: tuple[torch.device, torch.Generator, torch.Tensor | None] | None = None
 
     def train_dataloader(self) -> _Steps:
-        return _Steps()
+        return _Steps(self.steps)
 
     def _device_state(self, device: torch.device):
         if self._state is None or self._state[0] != device:

@@ -26,7 +26,10 @@ class Mixture(Distribution):
              "(default 1.0)", low=0, low_open=True, applies="layout in {ring, random}"),
         Knob("spacing", float, None, "distance between neighbouring grid centres (default 2.0)",
              low=0, low_open=True, applies="layout=grid"),
-        Knob("std", float, 0.05, "standard deviation of each mode along its major axis", low=0, low_open=True),
+        Knob("std", float, None, "standard deviation of each mode along its major axis (default 0.05)",
+             low=0, low_open=True),
+        Knob("separation", float, None, "instead of std: the smallest distance between centres in stds "
+             "(std = that distance / separation)", low=0, low_open=True, applies="n_modes >= 2, std unset"),
         Knob("anisotropy", float, 1.0, "axis ratio major/minor of each mode (1 = round)", low=1.0),
         Knob("orientation", float, 0.0, "angle of the major axis in degrees; from the radial direction "
              "for a ring (90 = along the ring), from the first axis otherwise", low=-360, high=360),
@@ -38,9 +41,13 @@ class Mixture(Distribution):
         Knob("seed", int, 0, "seed of the fixed random layout and embedding (not of the samples)", low=0),
     ]}
 
-    def _setup(self, *, layout, n_modes, radius, spacing, std, anisotropy, orientation,
+    def _setup(self, *, layout, n_modes, radius, spacing, std, separation, anisotropy, orientation,
                imbalance, dim, ambient_dim, seed):
         fam = self.family
+        if separation is not None and std is not None:
+            raise inconsistent(fam, "separation", separation, f"give std or separation, not both (std={std})")
+        if separation is not None and n_modes < 2:
+            raise inconsistent(fam, "separation", separation, "it needs n_modes >= 2")
         if layout == "grid" and radius is not None:
             raise inconsistent(fam, "radius", radius, "it applies to layout 'ring' or 'random'; use spacing for a grid")
         if layout != "grid" and spacing is not None:
@@ -71,6 +78,11 @@ class Mixture(Distribution):
             g = torch.Generator().manual_seed(seed)
             centres = (2 * torch.rand(n_modes, dim, generator=g, dtype=torch.float64) - 1) * radius
 
+        pair = torch.cdist(centres, centres).masked_fill(torch.eye(n_modes, dtype=torch.bool), math.inf)
+        if separation is not None:
+            std = float(pair.min()) / separation
+        std = 0.05 if std is None else std
+
         # Per-mode Cholesky factor of the covariance in the intrinsic space.
         scales = torch.full((dim,), std, dtype=torch.float64)
         if dim >= 2:
@@ -92,7 +104,6 @@ class Mixture(Distribution):
         self.missing = {}
         self._std, self._anisotropy = std, anisotropy
 
-        pair = torch.cdist(centres, centres).masked_fill(torch.eye(n_modes, dtype=torch.bool), math.inf)
         ent = float(-(self._weights * self._weights.log()).sum())
         self.traits = {
             "n_modes": float(n_modes),

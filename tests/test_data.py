@@ -60,3 +60,11 @@ def test_streaming_gives_fresh_samples_and_seed_matters():
 def test_bad_arguments(kw, name):
     with pytest.raises(ValueError, match=name):
         DistributionDataModule(distributions.make("mixture"), **kw)
+
+
+def test_steps_make_one_epoch_of_exactly_that_many_batches():
+    dm = DistributionDataModule(distributions.make("mixture"), batch_size=8, steps=7)
+    m = Recorder()
+    pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, accelerator="cpu").fit(m, dm)
+    assert len(m.seen) == 7

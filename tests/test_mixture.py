@@ -109,3 +109,13 @@ def test_params_record_what_was_made():
     d = distributions.make("mixture", layout="grid", n_modes=25, std=0.05)
     again = distributions.make("mixture", **d.params)
     assert torch.equal(d.sample(50, generator=gen()), again.sample(50, generator=gen()))
+
+
+def test_separation_sets_std_from_the_layout():
+    d = distributions.make("mixture", layout="ring", n_modes=8, radius=1.0, separation=10.0)
+    assert d.traits["min_separation"] == pytest.approx(10.0)
+    assert d.traits["std"] == pytest.approx(2 * math.sin(math.pi / 8) / 10)
+    g = distributions.make("mixture", layout="grid", n_modes=9, spacing=2.0, separation=4.0)
+    assert g.traits["std"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="separation=4.0 is not allowed: give std or separation"):
+        distributions.make("mixture", std=0.1, separation=4.0)
