@@ -1,0 +1,167 @@
+"""A GAN as a LightningModule with manual optimisation.
+
+One training step = one batch of real data = one critic update; the generator is updated after
+every ``d_steps``-th critic update (so with ``d_steps=5`` each critic update sees fresh real data,
+as in WGAN-GP). With packing ``m``, the critic sees ``m`` samples concatenated into one input
+(PacGAN) and a batch of ``n`` samples gives ``n / m`` critic inputs.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from . import objectives
+from .base import LabModule
+from .config import Key, inconsistent, resolve
+from .nets import ACTIVATIONS, maxout_mlp, mlp
+
+KEYS = {
+    "model": Key("gan", "model kind", "choice", choices=("gan",)),
+    "loss": Key("non_saturating", "GAN objective (models.objectives.OBJECTIVES)", "choice",
+                choices=tuple(objectives.OBJECTIVES)),
+    "gp_weight": Key(None, "gradient-penalty weight; loss wgan_gp only, required there", low=0, low_open=True),
+    "div_k": Key(None, "WGAN-div penalty weight; loss wgan_div only (default 2)", low=0, low_open=True),
+    "div_p": Key(None, "WGAN-div gradient-norm power; loss wgan_div only (default 6)", low=0, low_open=True),
+    "qp_lambda": Key(None, "GAN-QP lambda; loss gan_qp only (default 10)", low=0, low_open=True),
+    "latent_dim": Key(2, "dimension of the latent variable", "int", low=1),
+    "prior": Key("normal", "latent prior: N(0, I) or uniform on [-1, 1]^d", "choice", choices=("normal", "uniform")),
+    "g_width": Key(128, "generator hidden width", "int", low=1),
+    "g_depth": Key(3, "generator hidden layers", "int", low=0),
+    "g_norm": Key("none", "generator normalisation layer", "choice", choices=("none", "layer", "batch")),
+    "d_arch": Key("mlp", "critic architecture: MLP or maxout (PacGAN)", "choice", choices=("mlp", "maxout")),
+    "d_width": Key(128, "critic hidden width", "int", low=1),
+    "d_depth": Key(3, "critic hidden layers", "int", low=0),
+    "d_norm": Key("none", "critic normalisation layer", "choice", choices=("none", "layer")),
+    "maxout_pieces": Key(None, "linear pieces per maxout unit; d_arch maxout only (default 5)", "int", low=2),
+    "activation": Key("relu", "hidden activation of the MLPs", "choice", choices=tuple(ACTIVATIONS)),
+    "spectral_norm": Key(False, "spectral normalisation of every critic layer", "bool"),
+    "pack": Key(1, "samples per critic input (PacGAN m)", "int", low=1),
+    "d_steps": Key(1, "critic updates per generator update", "int", low=1),
+    "lr_g": Key(1e-4, "generator Adam learning rate", low=0, low_open=True),
+    "lr_d": Key(1e-4, "critic Adam learning rate", low=0, low_open=True),
+    "beta1": Key(0.5, "Adam beta1 (both networks)", low=0, high=1, high_open=True),
+    "beta2": Key(0.9, "Adam beta2 (both networks)", low=0, high=1, high_open=True),
+    "ema_decay": Key(0.0, "decay of an EMA of the generator's weights used by sample(); 0 = off",
+                     low=0, high=1, high_open=True),
+    "batch_size": Key(256, "samples per batch (the DataModule's batch_size)", "int", low=1),
+    "check_every": Key(50, "steps between divergence checks and loss logging (one sync each)", "int", low=1),
+    "debug_nan_at_step": Key(None, "test hook: make the critic loss NaN at this step", "int", low=0),
+}
+
+
+def check(config: dict) -> dict:
+    """Validate a GAN config; returns it with every default filled in."""
+    cfg = resolve("gan", KEYS, config)
+    given = lambda key: config.get(key, KEYS[key].default)      # as written, for the error message
+    obj = objectives.OBJECTIVES[cfg["loss"]]
+    for name, users in objectives.CONSTANTS.items():
+        if name in obj.constants:
+            if cfg[name] is None and obj.constants[name] is None:
+                raise inconsistent("gan", name, None, f"loss {cfg['loss']!r} requires it; expected {KEYS[name].allowed()}")
+            cfg[name] = obj.constants[name] if cfg[name] is None else cfg[name]
+        elif cfg[name] is not None:
+            raise inconsistent("gan", name, given(name), f"it applies to loss {' or '.join(map(repr, users))}, "
+                               f"not {cfg['loss']!r}")
+    if cfg["d_arch"] == "maxout":
+        cfg["maxout_pieces"] = 5 if cfg["maxout_pieces"] is None else cfg["maxout_pieces"]
+    elif cfg["maxout_pieces"] is not None:
+        raise inconsistent("gan", "maxout_pieces", given("maxout_pieces"), "it applies to d_arch 'maxout', not 'mlp'")
+    if cfg["batch_size"] % cfg["pack"]:
+        raise inconsistent("gan", "pack", given("pack"), f"batch_size={given('batch_size')} is not divisible by it")
+    return cfg
+
+
+class GAN(LabModule):
+    loss_names = ("loss_d", "loss_g")
+
+    def __init__(self, config: dict, data_dim: int):
+        cfg = check(config)
+        super().__init__(cfg, data_dim)
+        self.objective = objectives.OBJECTIVES[cfg["loss"]]
+        self.constants = {k: cfg[k] for k in self.objective.constants}
+        self.generator = mlp(cfg["latent_dim"], data_dim, width=cfg["g_width"], depth=cfg["g_depth"],
+                             activation=cfg["activation"], norm=cfg["g_norm"])
+        d_in = data_dim * cfg["pack"]
+        if cfg["d_arch"] == "maxout":
+            self.critic = maxout_mlp(d_in, 1, width=cfg["d_width"], depth=cfg["d_depth"], pieces=cfg["maxout_pieces"],
+                                     norm=cfg["d_norm"], spectral_norm=cfg["spectral_norm"])
+        else:
+            self.critic = mlp(d_in, 1, width=cfg["d_width"], depth=cfg["d_depth"], activation=cfg["activation"],
+                              norm=cfg["d_norm"], spectral_norm=cfg["spectral_norm"])
+        self.generator_ema = None
+        if cfg["ema_decay"] > 0:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+        self._loss_g = None
+        self._critic_params = list(self.critic.parameters())
+
+    def configure_optimizers(self):
+        kw = dict(betas=(self.config["beta1"], self.config["beta2"]), fused=self.device.type in ("cpu", "cuda"))
+        return (torch.optim.Adam(self.critic.parameters(), lr=self.config["lr_d"], **kw),
+                torch.optim.Adam(self.generator.parameters(), lr=self.config["lr_g"], **kw))
+
+    def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` latent vectors on the module's device (drawn on the generator's device if given)."""
+        device = self.device if generator is None else generator.device
+        shape = (n, self.config["latent_dim"])
+        if self.config["prior"] == "normal":
+            z = torch.randn(shape, device=device, generator=generator)
+        else:
+            z = torch.rand(shape, device=device, generator=generator) * 2 - 1
+        return z if generator is None else z.to(self.device)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` generated samples [n, data_dim] on the module's device (EMA generator when on)."""
+        net = self.generator_ema if self.generator_ema is not None else self.generator
+        training = net.training
+        net.eval()
+        x = net(self.prior(n, generator))
+        net.train(training)
+        return x
+
+    def train_step(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m, obj = self.config["pack"], self.objective
+        n = x.shape[0] - x.shape[0] % m
+        pack = (lambda t: t) if m == 1 else (lambda t: t.reshape(n // m, -1))   # m samples per critic input
+        x_real = pack(x[:n])
+        opt_d, opt_g = self.optimizers()
+
+        with torch.no_grad():
+            x_fake = pack(self.generator(self.prior(n)))
+        r, f = self.critic(torch.cat([x_real, x_fake])).view(-1).chunk(2)
+        loss_d = obj.d_loss(r, f)
+        if obj.penalty is not None:
+            loss_d = loss_d + obj.penalty(self.critic, x_real, x_fake, r, f, **self.constants)
+        loss_d = self._inject_nan(loss_d)
+        opt_d.optimizer.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()                                   # through Lightning: counts trainer.global_step
+
+        if self._loss_g is None:
+            self._loss_g = torch.zeros((), device=x.device)   # recorded until the first generator update
+        if (self.steps + 1) % self.config["d_steps"] == 0:
+            for p in self._critic_params:
+                p.requires_grad_(False)                # no critic weight gradients in the generator step
+            x_fake = pack(self.generator(self.prior(n)))
+            r = None
+            if obj.g_uses_real:
+                with torch.no_grad():
+                    r = self.critic(x_real).view(-1)
+            loss_g = obj.g_loss(r, self.critic(x_fake).view(-1))
+            opt_g.optimizer.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.optimizer.step()
+            for p in self._critic_params:
+                p.requires_grad_(True)
+            self._loss_g = loss_g.detach()
+            if self.generator_ema is not None:
+                self._update_ema()
+        return loss_d, self._loss_g
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        ema, live = self.generator_ema, self.generator
+        torch._foreach_lerp_(list(ema.parameters()), list(live.parameters()), 1 - self.config["ema_decay"])
+        for b_ema, b in zip(ema.buffers(), live.buffers()):      # batch-norm statistics
+            b_ema.copy_(b)
