@@ -1,0 +1,92 @@
+"""Evaluation during training: a Lightning callback that wires a generator to cheap metrics.
+
+    cb = EvaluationCallback(dist, every_n_steps=500)
+    trainer = pl.Trainer(callbacks=[cb], ...); trainer.fit(module, datamodule)
+    metrics.collapse.collapse_summary(cb.history)
+
+Every ``every_n_steps`` training batches (and once more when training ends, unless the last
+batch was just evaluated) the callback draws ``n_samples`` from ``pl_module.sample(n)`` -- the
+only thing it assumes of the module -- with the global RNG forked and seeded with ``seed``, so
+every evaluation sees the same latent batch (PacGAN's fixed z) and training randomness is
+untouched. It computes
+
+    nonfinite_fraction   share of sample rows with a NaN / inf entry (never a crash)
+    coverage             PRDC coverage, k = ``k``, against ``n_real`` fixed real samples
+    modes_captured, mode_hq_fraction   mode_stats, for families with modes; non-finite
+                         samples are never high quality
+    captured, n_modes    the captured mode indices (history only: for mode hopping)
+
+logs the numbers as ``eval/<name>`` to the trainer's loggers (and to ``callback_metrics`` for
+monitors), and appends {"step": batches trained, "global_step": optimizer steps, ...} to
+``history``. Every value is finite.
+"""
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+
+from metrics.evaluate import chi_threshold
+from metrics.manifold import coverage, knn_radii
+from metrics.modes import mode_stats
+
+
+class EvaluationCallback(pl.Callback):
+    def __init__(self, dist, *, every_n_steps: int = 500, n_samples: int = 2500, n_real: int | None = None,
+                 seed: int = 0, k: int = 5, threshold: float | None = None):
+        for name, v, low in (("every_n_steps", every_n_steps, 1), ("n_samples", n_samples, 1),
+                             ("seed", seed, 0), ("k", k, 1)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"EvaluationCallback: {name}={v!r} is not allowed; expected an integer >= {low}")
+        n_real = n_samples if n_real is None else n_real
+        if isinstance(n_real, bool) or not isinstance(n_real, int) or n_real <= k:
+            raise ValueError(f"EvaluationCallback: n_real={n_real!r} is not allowed; expected an integer > k={k}")
+        if threshold is None:
+            threshold = chi_threshold(dist.traits.get("intrinsic_dim", dist.event_shape[0]))
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
+            raise ValueError(f"EvaluationCallback: threshold={threshold!r} is not allowed; expected a number > 0")
+        self.dist, self.every, self.n_samples, self.seed, self.k = dist, every_n_steps, n_samples, seed, k
+        self.threshold, self.modes = float(threshold), dist.modes
+        self.real = dist.sample(n_real, generator=torch.Generator().manual_seed(seed))
+        self._radius = knn_radii(self.real, k)
+        self.history: list[dict] = []
+        self._batches = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._batches += 1
+        if self._batches % self.every == 0:
+            values = self._record(trainer, pl_module)
+            # For monitors (EarlyStopping, pruning) in callback_metrics; the logger gets them below.
+            pl_module.log_dict(values, on_step=True, on_epoch=False, logger=False)
+
+    def on_train_end(self, trainer, pl_module):
+        if self._batches and (not self.history or self.history[-1]["step"] != self._batches):
+            self._record(trainer, pl_module)
+
+    def _record(self, trainer, pl_module) -> dict[str, float]:
+        entry = {"step": self._batches, "global_step": int(trainer.global_step), **self.measure(pl_module)}
+        self.history.append(entry)
+        values = {f"eval/{k}": v for k, v in entry.items() if isinstance(v, float)}
+        # Straight to the loggers: pl_module.log would drop steps off log_every_n_steps.
+        for logger in trainer.loggers:
+            logger.log_metrics(values, step=trainer.global_step)
+        return values
+
+    @torch.no_grad()
+    def measure(self, pl_module) -> dict:
+        """The cheap metrics of ``pl_module.sample(n_samples)`` under the fixed seed."""
+        device = pl_module.device
+        fork = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=fork):
+            torch.manual_seed(self.seed)
+            x = pl_module.sample(self.n_samples).detach()
+        x = x.reshape(x.shape[0], -1)
+        finite = torch.isfinite(x).all(dim=1)
+        fake = x[finite].float()
+        real = self.real.to(x.device)
+        out = {"nonfinite_fraction": 1 - finite.double().mean().item(),
+               "coverage": coverage(real, fake, self.k, radius=self._radius.to(x.device)) if len(fake) else 0.0}
+        if self.modes is not None:
+            st = mode_stats(x, self.modes, self.threshold)
+            out.update(modes_captured=float(st["captured"]), mode_hq_fraction=st["hq_fraction"],
+                       captured=st["captured_modes"], n_modes=self.modes.n_modes)
+        return out

@@ -1,0 +1,15 @@
+"""Learnability metrics: samples (+ the distribution's ground truth) -> scores.
+
+    from metrics import evaluate                  # evaluate(dist, samples) -> Evaluation {name: float}
+    from metrics.modes import mode_stats          # PacGAN / VEEGAN mode statistics
+    from metrics.manifold import prdc             # precision, recall, density, coverage
+    from metrics.distances import mmd, energy_distance, sliced_wasserstein
+    from metrics.c2st import c2st_accuracy        # classifier two-sample test
+    from metrics.collapse import collapse_summary # evaluation history -> collapsed?, onset, hopping
+
+Metrics take tensors and ground truth, never modules; pairwise computations run in chunks on
+the samples' device. ``experiments.evaluation.EvaluationCallback`` wires them into training.
+"""
+from .evaluate import Evaluation, evaluate
+
+__all__ = ["Evaluation", "evaluate"]

@@ -1,0 +1,208 @@
+"""``evaluate(dist, samples)``: every metric the distribution's ground truth allows, by name.
+
+    ev = evaluate(dist, samples)        # an Evaluation: a plain {name: float} dict ...
+    ev["coverage"], ev.skipped          # ... plus {name: reason} for what was not computed
+    json.dumps(ev.record())             # {"metrics": ..., "skipped": ..., "settings": ...}
+
+Metric names (all floats; a metric is either in the dict or in ``skipped``, never both):
+
+    nonfinite_fraction     share of sample rows with a NaN / inf entry
+    modes_captured, modes_captured_fraction, mode_hq_fraction, mode_reverse_kl, mode_forward_kl,
+    mode_js, mode_mass_<k>                       metrics.modes.mode_stats (families with modes)
+    precision, recall      improved precision / recall, k = 3      metrics.manifold.prdc
+    density, coverage      density / coverage, k = 5
+    mmd2, energy_distance, sliced_wasserstein    metrics.distances
+    c2st_accuracy          metrics.c2st.c2st_accuracy
+    log_prob_mean          mean true log-density of the finite samples (where log_prob exists);
+    log_prob_real_mean     the same for the real samples, its reference (= minus the entropy)
+    support_precision      share of samples within ``support_tolerance`` of the true support
+    support_coverage       share of ``dist.support_points(n)`` covered (metrics.manifold.support_coverage)
+
+Conventions. Non-finite samples count as failures where a metric is a share of the samples
+(mode_hq_fraction, precision, density, support_precision: they are in no ball and near no
+mode); the two-sample distances, recall, coverage, c2st and log_prob_mean use the finite rows
+only. ``real`` defaults to ``len(samples)`` fresh samples from ``dist`` drawn with
+``generator`` (default: seed 0), so results are deterministic. The MMD kernel's base bandwidth
+is the median pairwise distance of 1,000 further true samples: the same kernel for every
+generator evaluated with the same seed, and independent of both sets, so MMD^2 stays unbiased.
+
+Thresholds, recorded in ``settings``. Both give a true sample the 2-D "3 sigma" probability
+Q = 1 - exp(-9/2) = 98.9%, whatever the dimension:
+- mode threshold (sigma units): sqrt(chi2_d^-1(Q)) with d the intrinsic dimension
+  (traits["intrinsic_dim"]); exactly 3 for d = 2 as in PacGAN / VEEGAN.
+- support tolerance: for families with modes ``support_distance`` is sigma-normalised and the
+  tolerance is the mode threshold; for families with a ``noise`` trait (isotropic noise of that
+  std, Euclidean ``support_distance``) it is max(noise * sqrt(chi2_c^-1(Q)), floor), c = ambient
+  minus intrinsic dimension, floor = 1% of the real samples' RMS distance to their mean.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from scipy.stats import chi2
+
+from . import checks
+from .c2st import c2st_accuracy
+from .distances import SCALES, energy_distance, median_bandwidth, mmd, sliced_wasserstein
+from .manifold import prdc, support_coverage
+from .modes import mode_stats
+
+Q = 1 - math.exp(-4.5)
+
+
+class Evaluation(dict):
+    """{metric name: float}, with ``skipped`` {name: reason} and ``settings`` {name: value}."""
+
+    def __init__(self, metrics: dict, skipped: dict, settings: dict):
+        super().__init__({k: float(v) for k, v in metrics.items()})
+        self.skipped, self.settings = dict(skipped), dict(settings)
+
+    def record(self) -> dict:
+        """Everything as plain JSON data."""
+        return {"metrics": dict(self), "skipped": dict(self.skipped), "settings": dict(self.settings)}
+
+
+def chi_threshold(dim: float) -> float:
+    """Radius (in std units) holding probability Q of a dim-dimensional standard Gaussian."""
+    return round(math.sqrt(chi2.ppf(Q, dim)), 6)
+
+
+def evaluate(dist, samples: torch.Tensor, *, real: torch.Tensor | None = None,
+             generator: torch.Generator | None = None, threshold: float | None = None,
+             k_pr: int = 3, k_dc: int = 5, n_support: int = 1000, c2st: bool = True) -> Evaluation:
+    """All metrics for ``samples`` [n, *dist.event_shape] of a generator trained on ``dist``
+    (see the module docstring). Sample-based metrics see each sample flattened to a vector.
+
+    threshold: mode threshold in sigma units (default: the chi rule above). c2st=False skips the
+    classifier test."""
+    event = tuple(dist.event_shape)
+    if not isinstance(samples, torch.Tensor) or tuple(samples.shape[1:]) != event or samples.shape[0] < 1:
+        shape = tuple(samples.shape) if isinstance(samples, torch.Tensor) else type(samples).__name__
+        raise ValueError(f"samples has shape {shape}, which is not allowed; expected [n >= 1, "
+                         f"{', '.join(map(str, event))}] (the distribution's event shape)")
+    if generator is None:
+        generator = torch.Generator(device=samples.device).manual_seed(0)
+    if real is None:
+        real = dist.sample(samples.shape[0], generator=generator, device=samples.device)
+    if not isinstance(real, torch.Tensor) or tuple(real.shape[1:]) != event:
+        raise ValueError(f"real has shape {tuple(getattr(real, 'shape', ()))}, which is not allowed; "
+                         f"expected [n, {', '.join(map(str, event))}] (the distribution's event shape)")
+    checks.points("real", real.flatten(1), min_rows=2)
+    checks.same_space("samples", samples.flatten(1), "real", real.flatten(1))
+    if threshold is None:
+        threshold = chi_threshold(dist.traits.get("intrinsic_dim", math.prod(event)))
+    threshold = checks.positive("threshold", threshold)
+
+    n = samples.shape[0]
+    finite = torch.isfinite(samples.flatten(1)).all(dim=1)
+    fake = samples[finite]
+    out, skipped = {"nonfinite_fraction": 1 - fake.shape[0] / n}, {}
+    settings = {"n_samples": n, "n_real": real.shape[0], "mode_threshold": threshold,
+                "k_precision_recall": k_pr, "k_density_coverage": k_dc}
+    parts = [_modes(dist, samples, threshold),
+             _sample_based(dist, real, fake, n, generator, k_pr, k_dc, c2st, settings),
+             _ground_truth(dist, real, fake, n, threshold, k_dc, n_support, settings)]
+    for metrics, skips in parts:
+        out.update(metrics)
+        skipped.update(skips)
+    return Evaluation(out, skipped, settings)
+
+
+MODE_NAMES = ("modes_captured", "modes_captured_fraction", "mode_hq_fraction", "mode_reverse_kl",
+              "mode_forward_kl", "mode_js", "mode_mass_<k>")
+
+
+def _modes(dist, samples, threshold):
+    if dist.modes is None:
+        return {}, {name: dist.missing.get("modes", "no discrete modes") for name in MODE_NAMES}
+    st = mode_stats(samples.flatten(1), dist.modes, threshold)
+    out = {"modes_captured": st["captured"], "modes_captured_fraction": st["captured_fraction"],
+           "mode_hq_fraction": st["hq_fraction"]}
+    skipped = {}
+    for name in ("reverse_kl", "forward_kl", "js"):
+        if math.isnan(st[name]):
+            skipped[f"mode_{name}"] = "no high-quality sample: the mode histogram is undefined"
+        else:
+            out[f"mode_{name}"] = st[name]
+    out.update({f"mode_mass_{k}": p for k, p in enumerate(st["mass"])})
+    return out, skipped
+
+
+def _sample_based(dist, real, fake, n, generator, k_pr, k_dc, c2st, settings):
+    out, skipped = {}, {}
+    r, f = real.flatten(1), fake.flatten(1)
+    m, share = len(f), len(f) / n
+    k = max(k_pr, k_dc)
+    if m > k and len(r) > k:
+        pr, dc = prdc(r, f, k_pr), prdc(r, f, k_dc)
+        # Non-finite samples lie in no ball: shares of all samples scale by the finite share.
+        out.update(precision=pr["precision"] * share, recall=pr["recall"],
+                   density=dc["density"] * share, coverage=dc["coverage"])
+    else:
+        skipped.update(dict.fromkeys(["precision", "recall", "density", "coverage"],
+                                     f"{m} finite samples and {len(r)} real: k-NN metrics need more than k={k}"))
+    if m < 2:
+        skipped.update(dict.fromkeys(["mmd2", "energy_distance", "sliced_wasserstein", "c2st_accuracy"],
+                                     f"{m} finite samples: two-sample distances need at least 2"))
+        return out, skipped
+    ref = dist.sample(1000, generator=generator, device=real.device)
+    bw = [median_bandwidth(ref.flatten(1)) * s for s in SCALES]
+    settings["mmd_bandwidths"] = bw
+    out["mmd2"] = mmd(r, f, bandwidths=bw)
+    out["energy_distance"] = energy_distance(r, f)
+    out["sliced_wasserstein"] = sliced_wasserstein(r, f, generator=generator)
+    if c2st:
+        out["c2st_accuracy"] = c2st_accuracy(r, f, generator=generator)
+    else:
+        skipped["c2st_accuracy"] = "c2st=False"
+    return out, skipped
+
+
+def _ground_truth(dist, real, fake, n, threshold, k_dc, n_support, settings):
+    out, skipped = {}, {}
+    m = len(fake)
+    if "log_prob" not in dist.capabilities:
+        skipped.update(dict.fromkeys(["log_prob_mean", "log_prob_real_mean"], dist.missing["log_prob"]))
+    else:
+        out["log_prob_real_mean"] = dist.log_prob(real.double()).mean().item()
+        lp = dist.log_prob(fake.double()).mean().item() if m else math.nan
+        if math.isfinite(lp):
+            out["log_prob_mean"] = lp
+        else:
+            skipped["log_prob_mean"] = "no finite sample" if not m else "log_prob is -inf for some samples"
+
+    tol, why = support_tolerance(dist, real.flatten(1), threshold)
+    if "support_distance" not in dist.capabilities or tol is None:
+        skipped["support_precision"] = dist.missing.get("support_distance", why)
+    else:
+        settings["support_tolerance"] = tol
+        inside = (dist.support_distance(fake.double()) < tol).sum().item() if m else 0
+        out["support_precision"] = inside / n                    # non-finite samples are outside
+
+    if not hasattr(dist, "support_points"):
+        skipped["support_coverage"] = f"family {dist.family!r} has no support_points" + (
+            " (modes_captured_fraction is its support coverage)" if dist.modes is not None else "")
+    elif m == 0 or len(real) < k_dc:
+        skipped["support_coverage"] = "no finite sample" if not m else f"needs at least k={k_dc} real samples"
+    else:
+        pts = dist.support_points(n_support).to(real.device)
+        settings["support_points"] = len(pts)
+        out["support_coverage"] = support_coverage(pts.flatten(1), real.flatten(1),
+                                                   fake.flatten(1).to(real.dtype), k_dc)
+    return out, skipped
+
+
+def support_tolerance(dist, real: torch.Tensor, threshold: float) -> tuple[float | None, str]:
+    """Tolerance for ``support_precision`` in the units of ``dist.support_distance`` (see module
+    docstring), or (None, reason) when the units are not known."""
+    if dist.modes is not None:
+        return threshold, "sigma units (the mode threshold)"
+    traits = dist.traits
+    if "noise" not in traits:
+        return None, f"family {dist.family!r}: units of support_distance unknown (no modes, no noise trait)"
+    D = real.shape[1]
+    codim = max(1.0, traits.get("ambient_dim", D) - traits.get("intrinsic_dim", 0))
+    r = real.double()
+    floor = 0.01 * ((r - r.mean(0)) ** 2).sum(1).mean().sqrt().item()
+    return max(traits["noise"] * chi_threshold(codim), floor), "euclidean"
