@@ -1,6 +1,6 @@
 """Draw a distribution: samples, with its modes (3-sigma ellipses) or clean support over them,
 and its traits. 2-D as is, 3-D in perspective, more dimensions on the samples' first two
-principal axes."""
+principal axes; samples that are matrices (images, adjacency) as a grid of pictures."""
 from __future__ import annotations
 
 import textwrap
@@ -24,7 +24,34 @@ def _projection(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
     return mean, axes, " (first two principal axes)"
 
 
+def _save(fig, dist, path) -> Path:
+    text = "\n".join(f"{k}: {v:.4g}" for k, v in dist.traits.items())
+    fig.text(0.67, 0.9, f"traits\n\n{text}", va="top", family="monospace", fontsize=9)
+    fig.suptitle("\n".join(textwrap.wrap(repr(dist), 110)), fontsize=8, x=0.02, ha="left")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_images(dist, path: str | Path, *, seed: int = 0, n: int = 16) -> Path:
+    """A 4 x 4 grid of samples shown as images (images, adjacency matrices)."""
+    x = dist.sample(n, generator=torch.Generator().manual_seed(seed)).numpy()
+    x = x.reshape(n, *x.shape[-2:]) if x.ndim > 3 else x
+    fig = plt.figure(figsize=(9, 5.5))
+    for i in range(n):
+        ax = fig.add_axes([0.03 + (i % 4) * 0.15, 0.7 - (i // 4) * 0.21, 0.14, 0.19])
+        ax.imshow(x[i], cmap="gray_r" if dist.family == "graphs" else "gray", vmin=0, vmax=1
+                  if x[i].min() >= 0 and x[i].max() <= 1 else None, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return _save(fig, dist, path)
+
+
 def plot_distribution(dist, path: str | Path, *, n: int = 2000, seed: int = 0) -> Path:
+    if len(dist.event_shape) > 1:
+        return plot_images(dist, path, seed=seed)
     x = dist.sample(n, generator=torch.Generator().manual_seed(seed)).numpy()
     dim = x.shape[1]
     fig = plt.figure(figsize=(9, 5.5))
@@ -60,11 +87,4 @@ def plot_distribution(dist, path: str | Path, *, n: int = 2000, seed: int = 0) -
         else:
             ax.scatter(*proj(s).T, c="k", s=0.3, label="clean support")
     ax.legend(loc="upper right", fontsize=8, markerscale=3)
-    ax.set_title("\n".join(textwrap.wrap(repr(dist), 90)), fontsize=8, loc="left")
-    text = "\n".join(f"{k}: {v:.4g}" for k, v in dist.traits.items())
-    fig.text(0.67, 0.9, f"traits\n\n{text}", va="top", family="monospace", fontsize=9)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, dist, path)

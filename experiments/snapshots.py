@@ -1,0 +1,43 @@
+"""Pictures of generated against real samples (2-D as is, more dimensions on the real
+samples' first two principal axes)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def scatter_figure(real: np.ndarray, fake: np.ndarray, title: str = ""):
+    """A matplotlib figure of ``fake`` over ``real`` ([n, D] arrays; non-finite rows dropped)."""
+    real = real[np.isfinite(real).all(1)]
+    fake = fake[np.isfinite(fake).all(1)]
+    if real.shape[1] > 2:
+        mean = real.mean(0)
+        axes = np.linalg.svd(real - mean, full_matrices=False)[2][:2].T
+        real, fake = (real - mean) @ axes, (fake - mean) @ axes
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(real[:, 0], real[:, 1], s=2, alpha=0.35, c="tab:blue", label="real")
+    ax.scatter(fake[:, 0], fake[:, 1], s=2, alpha=0.35, c="tab:red", label="generated")
+    lo = np.percentile(real, 0.5, axis=0)
+    hi = np.percentile(real, 99.5, axis=0)
+    pad = 0.25 * (hi - lo).max()
+    ax.set_xlim(lo[0] - pad, hi[0] + pad)
+    ax.set_ylim(lo[1] - pad, hi[1] + pad)
+    ax.set_aspect("equal", adjustable="box")
+    ax.legend(loc="upper right", fontsize=8, markerscale=4)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def save_scatter(path: str | Path, real: np.ndarray, fake: np.ndarray, title: str = "") -> Path:
+    fig = scatter_figure(real, fake, title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

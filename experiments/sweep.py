@@ -1,0 +1,167 @@
+"""Run a sweep: validate it whole, lay out every trial, then let workers claim and run them.
+
+``run_sweep(config_path, storage=None, workers=1)`` is what ``learnlab sweep`` calls. With
+``workers > 1`` it starts that many worker processes on the same store and shows one progress
+bar; each worker (also on other machines, given a shared ``--storage`` URL) runs ``work``.
+"""
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from tqdm import tqdm
+
+import distributions  # noqa: F401  (families register on import)
+from metrics import evaluate
+
+from . import store
+from .config import make_distribution
+from .sweep_config import Sweep, load_sweep
+from .train import run
+
+GRACE = 300.0          # seconds without a heartbeat before another machine's trial is abandoned
+BEAT = 20.0            # seconds between heartbeats
+
+
+def check_metric(sweep: Sweep) -> None:
+    """The objective must be a metric that ``evaluate`` gives for this family."""
+    dist = make_distribution(sweep.trials[0].config)
+    g = torch.Generator().manual_seed(0)
+    names = set(evaluate(dist, dist.sample(64, generator=g), real=dist.sample(64, generator=g)))
+    if sweep.metric not in names:
+        raise ValueError(f"sweep: objective.metric={sweep.metric!r} is not allowed for family "
+                         f"{dist.family!r}; expected one of {', '.join(sorted(names))}")
+
+
+def open_study(sweep: Sweep, url: str | None, root: Path | str = store.ROOT) -> optuna.Study:
+    storage = store.open_storage(sweep.study, url, root)
+    direction = "maximize" if sweep.direction == "maximize" else "minimize"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=sweep.study, storage=storage, direction=direction, load_if_exists=True)
+    if "sweep" not in study.user_attrs:
+        study.set_user_attr("sweep", sweep.raw)
+        study.set_user_attr("metric", sweep.metric)
+    return study
+
+
+def prepare(sweep: Sweep, url: str | None, root: Path | str = store.ROOT, grace: float = GRACE) -> optuna.Study:
+    study = open_study(sweep, url, root)
+    with store.layout_lock(study._storage, sweep.study, root):
+        store.ensure_layout(study, sweep.trials, grace)
+    return study
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, study: optuna.Study, trial_id: int):
+        super().__init__(daemon=True)
+        self.study, self.trial_id, self.stop = study, trial_id, threading.Event()
+
+    def run(self):
+        while not self.stop.wait(BEAT):
+            try:
+                self.study._storage.set_trial_user_attr(self.trial_id, "heartbeat", time.time())
+            except Exception:  # noqa: BLE001 - a finished or abandoned trial: stop beating
+                return
+
+
+def _suggest(trial: optuna.Trial, name: str, dist) -> None:
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        trial.suggest_categorical(name, dist.choices)
+    elif isinstance(dist, optuna.distributions.IntDistribution):
+        trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+    else:
+        trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+
+
+def _finish(study: optuna.Study, trial: optuna.Trial, sweep: Sweep, rec: dict[str, Any], log_dir: Path) -> None:
+    attrs = {k: rec.get(k) for k in ("status", "reason", "diverged_at", "steps", "metrics", "skipped", "traits",
+                                     "collapse", "history", "runtime_s", "code_version")}
+    attrs["log_dir"] = str(log_dir)
+    storage = study._storage
+    for k, v in attrs.items():
+        if k != "status":
+            storage.set_trial_user_attr(trial._trial_id, k, v)
+    storage.set_trial_user_attr(trial._trial_id, "status", attrs["status"])   # last: marks it done
+    value = rec["metrics"].get(sweep.metric)
+    if rec["status"] == "complete" and isinstance(value, (int, float)) and math.isfinite(value):
+        study.tell(trial, float(value))
+    else:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+
+def work(sweep: Sweep, url: str | None = None, root: Path | str = store.ROOT, grace: float = GRACE,
+         on_trial=None) -> int:
+    """Claim and run trials until none is waiting; returns how many this worker ran."""
+    study = prepare(sweep, url, root, grace)
+    specs = {s.key: s for s in sweep.trials}
+    ran = 0
+    while True:
+        trial = store.claim(study)
+        if trial is None:
+            with store.layout_lock(study._storage, sweep.study, root):    # dead workers' trials?
+                if store.ensure_layout(study, sweep.trials, grace)["queued"] == 0:
+                    return ran
+            continue
+        key = study._storage.get_trial(trial._trial_id).user_attrs["key"]
+        spec = specs[key]
+        for name in store.params_of(spec):       # fixed values from the queue, shown as params
+            _suggest(trial, name, sweep.space[name])
+        beat = _Heartbeat(study, trial._trial_id)
+        beat.start()
+        log_dir = store.study_folder(sweep.study, root) / "trials" / f"{trial.number:05d}"
+        try:
+            rec = run(spec.config, log_dir)
+        finally:
+            beat.stop.set()
+        try:
+            _finish(study, trial, sweep, rec, log_dir)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass        # abandoned by recovery while it ran (no heartbeat): its replacement counts
+        ran += 1
+        if on_trial is not None:
+            on_trial()
+
+
+def _worker_main(config_path: str, study_name: str | None, url: str | None, root: str, grace: float,
+                 threads: int) -> None:
+    # One process per core share: torch's intra-op threads on an oversubscribed CPU spin and
+    # ran a small MLP step about 28x slower here (2 threads each under a load of 8 processes).
+    torch.set_num_threads(threads)
+    work(load_sweep(config_path, study_name), url, root, grace)
+
+
+def run_sweep(config_path: str | Path, *, storage: str | None = None, workers: int = 1, study: str | None = None,
+              root: Path | str = store.ROOT, grace: float = GRACE, progress: bool = True) -> Sweep:
+    """Validate, lay out and run a sweep; returns the Sweep (its study holds the results)."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"--workers={workers!r} is not allowed; expected an integer >= 1")
+    sweep = load_sweep(config_path, study)
+    check_metric(sweep)
+    opt = prepare(sweep, storage, root, grace)               # unreachable storage fails here
+    total = len(sweep.trials)
+    done, _ = store.progress(opt)
+    bar = tqdm(total=total, initial=done, desc=sweep.study, unit="trial", disable=not progress, dynamic_ncols=True)
+    if workers == 1:
+        work(sweep, storage, root, grace, on_trial=lambda: bar.update(store.progress(opt)[0] - bar.n))
+    else:
+        ctx = mp.get_context("spawn")
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        procs = [ctx.Process(target=_worker_main, args=(str(config_path), study, storage, str(root), grace, threads))
+                 for _ in range(workers)]
+        for p in procs:
+            p.start()
+        while any(p.is_alive() for p in procs):
+            time.sleep(1.0)
+            bar.update(store.progress(opt)[0] - bar.n)
+        for p in procs:
+            p.join()
+    bar.update(store.progress(opt)[0] - bar.n)
+    bar.close()
+    return sweep

@@ -1,0 +1,233 @@
+"""Sweep configs: a run config plus the axes to sweep, laid out as a fixed list of trials.
+
+    study: ring_modes            # optional, default: the file's name
+    data:  {family: mixture, layout: ring, std: 0.05}
+    model: {model: gan, loss: non_saturating}       # or models: {gan: {...}, vae: {...}}
+    train: {steps: 1000, eval_every: 250}
+    grid:                        # SECTION.KEY -> list, or {low, high, num[, log]} (ints stay ints)
+      data.n_modes: [4, 8, 16]
+      data.radius: {low: 0.5, high: 2.0, num: 4}
+      model.d_steps: [1, 5]      # a hyper-parameter can be an axis too
+    seeds: 3                     # seeds 0, 1, 2 (or a list)
+    search:                      # optional: the same hyper-parameter draws in every cell
+      budget: 4                  # draws per cell
+      seed: 0
+      space:
+        model.lr_g: {low: 1.0e-4, high: 1.0e-2, log: true}
+        model.batch_size: [64, 256]
+        vae: {model.lr: {low: 1.0e-4, high: 1.0e-2, log: true}}   # for one named model only
+    objective: {metric: modes_captured, direction: maximize}
+
+Trials = named models x grid points x draws x seeds; each is a complete run config with a
+readable ``key``, validated before any trial starts.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import yaml
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from .config import SECTIONS, validate
+
+TOP_KEYS = ("study", "data", "model", "models", "train", "grid", "seeds", "search", "objective")
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    key: str                     # unique, readable: model / grid point / draw / seed
+    variant: str                 # name of the model entry
+    point: dict                  # grid axis -> value
+    draw: int                    # index of the hyper-parameter draw (0 without search)
+    hparams: dict                # searched key -> value
+    seed: int
+    config: dict                 # the resolved run config
+
+
+@dataclass(frozen=True)
+class Sweep:
+    study: str
+    metric: str
+    direction: str
+    axes: dict                   # axis -> list of values
+    trials: list[TrialSpec]
+    raw: dict                    # the config as read (stored with the study)
+    space: dict = None           # Optuna parameter name -> distribution (what the dashboard shows)
+
+
+def _err(where: str, value: Any, allowed: str) -> ValueError:
+    return ValueError(f"sweep: {where}={value!r} is not allowed; expected {allowed}")
+
+
+def _axis_values(name: str, spec: Any) -> list:
+    if isinstance(spec, list):
+        if not spec:
+            raise _err(f"grid.{name}", spec, "a non-empty list or {low, high, num[, log]}")
+        return spec
+    if isinstance(spec, Mapping) and {"low", "high", "num"} <= set(spec) <= {"low", "high", "num", "log"}:
+        low, high, num, log = spec["low"], spec["high"], spec["num"], spec.get("log", False)
+        if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+            raise _err(f"grid.{name}.num", num, "an integer >= 1")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) or high < low:
+            raise _err(f"grid.{name}", dict(spec), "numbers with low <= high")
+        if log and low <= 0:
+            raise _err(f"grid.{name}.low", low, "> 0 on a log axis")
+        vals = np.geomspace(low, high, num) if log else np.linspace(low, high, num)
+        if isinstance(low, int) and isinstance(high, int) and not log:
+            ints = sorted(set(int(round(v)) for v in vals))
+            return ints
+        return [float(v) for v in vals]
+    raise _err(f"grid.{name}", spec, "a non-empty list or {low, high, num[, log]}")
+
+
+def _check_path(where: str, path: str) -> tuple[str, str]:
+    parts = path.split(".")
+    if len(parts) != 2 or parts[0] not in SECTIONS or not parts[1]:
+        raise _err(where, path, f"SECTION.KEY with SECTION in {', '.join(SECTIONS)}")
+    if parts[1] in ("family", "model"):
+        raise _err(where, path, "a knob or hyper-parameter (family and model kind are fixed per named model)")
+    return parts[0], parts[1]
+
+
+def _set(config: dict, path: str, value: Any) -> None:
+    section, key = path.split(".")
+    config.setdefault(section, {})[key] = value
+
+
+def _draws(space: Mapping[str, Any], budget: int, seed: int) -> list[dict]:
+    """``budget`` points of the search space from a scrambled Sobol sequence (seeded)."""
+    if not space:
+        return [{}] * budget
+    from scipy.stats import qmc
+    names = sorted(space)
+    u = qmc.Sobol(d=len(names), scramble=True, seed=seed).random(budget) if budget > 1 else \
+        np.random.default_rng(seed).random((1, len(names)))
+    out = []
+    for row in u:
+        point = {}
+        for name, x in zip(names, row):
+            spec = space[name]
+            if isinstance(spec, list):
+                point[name] = spec[min(int(x * len(spec)), len(spec) - 1)]
+            else:
+                lo, hi, log = spec["low"], spec["high"], spec.get("log", False)
+                v = math.exp(math.log(lo) + x * (math.log(hi) - math.log(lo))) if log else lo + x * (hi - lo)
+                point[name] = int(round(v)) if isinstance(lo, int) and isinstance(hi, int) else float(v)
+        out.append(point)
+    return out
+
+
+def _check_space(where: str, space: Mapping) -> None:
+    for path, spec in space.items():
+        _check_path(f"{where}.{path}", path)
+        ok = (isinstance(spec, list) and spec) or (
+            isinstance(spec, Mapping) and {"low", "high"} <= set(spec) <= {"low", "high", "log"}
+            and all(isinstance(spec[k], (int, float)) and not isinstance(spec[k], bool) for k in ("low", "high"))
+            and spec["low"] <= spec["high"] and not (spec.get("log") and spec["low"] <= 0))
+        if not ok:
+            raise _err(f"{where}.{path}", spec, "a non-empty list or {low, high[, log]} with 0 < low <= high on a log scale")
+
+
+def load_sweep(path: str | Path, study: str | None = None) -> Sweep:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"sweep config {str(path)!r} does not exist")
+    with open(path) as f:
+        raw = yaml.safe_load(f) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"sweep config {str(path)!r}: expected a mapping")
+    return build_sweep(raw, study or raw.get("study") or path.stem)
+
+
+def build_sweep(raw: Mapping[str, Any], study: str) -> Sweep:
+    """Lay out and validate every trial of a sweep config; raises one ValueError line."""
+    unknown = sorted(set(raw) - set(TOP_KEYS))
+    if unknown:
+        raise ValueError(f"sweep: unknown key {unknown[0]!r}; allowed: {', '.join(TOP_KEYS)}")
+    if not isinstance(study, str) or not study or any(c in study for c in "/\\ "):
+        raise _err("study", study, "a non-empty name without slashes or spaces")
+    if "model" in raw and "models" in raw:
+        raise ValueError("sweep: give either model (one) or models (named), not both")
+    variants = raw.get("models") or {"default": raw.get("model") or {"model": "gan"}}
+    if not isinstance(variants, Mapping) or not all(isinstance(v, Mapping) for v in variants.values()):
+        raise _err("models", variants, "a mapping name -> model config")
+
+    grid = raw.get("grid") or {}
+    if not isinstance(grid, Mapping):
+        raise _err("grid", grid, "a mapping SECTION.KEY -> values")
+    for name in grid:
+        _check_path(f"grid.{name}", name)
+    axes = {name: _axis_values(name, spec) for name, spec in grid.items()}
+
+    seeds = raw.get("seeds", 1)
+    if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1:
+        seeds = list(range(seeds))
+    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+            and len(set(seeds)) == len(seeds)):
+        raise _err("seeds", raw.get("seeds"), "an integer >= 1 or a list of distinct integers >= 0")
+
+    search = dict(raw.get("search") or {})
+    bad = sorted(set(search) - {"budget", "seed", "space"})
+    if bad:
+        raise ValueError(f"sweep: unknown key search.{bad[0]}; allowed: budget, seed, space")
+    budget = search.get("budget", 1)
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise _err("search.budget", budget, "an integer >= 1")
+    space = dict(search.get("space") or {})
+    common = {k: v for k, v in space.items() if k not in variants}
+    _check_space("search.space", common)
+    per_variant = {}
+    for name in variants:
+        own = space.get(name) or {}
+        _check_space(f"search.space.{name}", own)
+        per_variant[name] = {**common, **own}
+    overlap = sorted(set(axes) & set(common))
+    if overlap:
+        raise ValueError(f"sweep: {overlap[0]} is both a grid axis and searched; pick one")
+
+    objective = dict(raw.get("objective") or {})
+    metric, direction = objective.get("metric"), objective.get("direction", "maximize")
+    if not isinstance(metric, str) or not metric:
+        raise _err("objective.metric", metric, "the name of a metric (e.g. modes_captured, coverage)")
+    if direction not in ("maximize", "minimize"):
+        raise _err("objective.direction", direction, "'maximize' or 'minimize'")
+
+    base = {s: copy.deepcopy(dict(raw.get(s) or {})) for s in ("data", "train")}
+    trials: list[TrialSpec] = []
+    points = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
+    for vname, vconf in variants.items():
+        draws = _draws(per_variant[vname], budget, int(search.get("seed", 0)))
+        for point in points:
+            for d, hp in enumerate(draws):
+                for seed in seeds:
+                    cfg = {**copy.deepcopy(base), "model": copy.deepcopy(dict(vconf))}
+                    for k, v in {**point, **hp}.items():
+                        _set(cfg, k, v)
+                    _set(cfg, "train.seed", seed)
+                    key = json.dumps({"model": vname, **point, "draw": d, "seed": seed}, sort_keys=True)
+                    try:
+                        resolved = validate(cfg)
+                    except ValueError as err:
+                        where = ", ".join(f"{k}={v!r}" for k, v in {"model": vname, **point, **hp}.items())
+                        raise ValueError(f"sweep trial ({where}): {err}") from None
+                    trials.append(TrialSpec(key, vname, point, d, hp, seed, resolved))
+    if not trials:
+        raise ValueError("sweep: the grid is empty")
+    space = {"model": CategoricalDistribution(list(variants)), "seed": CategoricalDistribution(seeds),
+             **{name: CategoricalDistribution(values) for name, values in axes.items()}}
+    for own in per_variant.values():
+        for name, spec in own.items():
+            if isinstance(spec, list):
+                space[name] = CategoricalDistribution(spec)
+            elif isinstance(spec["low"], int) and isinstance(spec["high"], int):
+                space[name] = IntDistribution(spec["low"], spec["high"], log=bool(spec.get("log")))
+            else:
+                space[name] = FloatDistribution(spec["low"], spec["high"], log=bool(spec.get("log")))
+    return Sweep(study, metric, direction, axes, trials, json.loads(json.dumps(raw, default=str)), space)

@@ -1,0 +1,116 @@
+"""One model on one distribution: the unit of every sweep.
+
+``run(config, out_dir)`` trains, evaluates and writes into ``out_dir``:
+  config.json   the resolved config (every default filled in)
+  result.json   status (complete / diverged / failed + reason), diverged_at, runtime, traits,
+                final metrics, collapse summary, evaluation history, code version
+  samples/      a PNG of generated against real samples at every evaluation
+  events.*      TensorBoard scalars (losses, evaluation metrics)
+It never raises for a failing run: the failure is the record.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+import pytorch_lightning as pl
+import torch
+
+import models
+from distributions.data import DistributionDataModule
+from metrics import evaluate
+from metrics.collapse import collapse_summary
+
+from .config import make_distribution, validate
+from .evaluation import EvaluationCallback
+from .snapshots import save_scatter
+from .version import code_version
+
+
+class Snapshots(pl.Callback):
+    """Save generated-against-real PNGs every ``every`` training steps (and at the end)."""
+
+    def __init__(self, real: torch.Tensor, every: int, folder: Path, seed: int):
+        self.real, self.every, self.folder, self.seed = real.numpy(), every, folder, seed
+
+    def _save(self, module, step: int) -> None:
+        g = torch.Generator(device=module.device).manual_seed(self.seed)
+        fake = module.sample(len(self.real), generator=g).float().cpu().numpy()
+        save_scatter(self.folder / f"step_{step:07d}.png", self.real, fake, f"step {step}")
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if (batch_idx + 1) % self.every == 0:
+            self._save(module, batch_idx + 1)
+
+    def on_train_end(self, trainer, module):
+        if module.steps % self.every:
+            self._save(module, module.steps)
+
+
+def run(config: Mapping[str, Any], out_dir: str | Path, *, quiet: bool = True) -> dict:
+    """Train one run of ``config`` (validated here too) and return its record."""
+    cfg = validate(config)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(cfg, indent=2))
+    tr, seed = cfg["train"], cfg["train"]["seed"]
+    dist = make_distribution(cfg)
+    record: dict[str, Any] = {"status": "failed", "reason": None, "diverged_at": None, "steps": 0,
+                              "traits": dist.traits, "metrics": {}, "skipped": {}, "collapse": None,
+                              "history": [], "code_version": code_version(), "runtime_s": 0.0}
+    start = time.perf_counter()
+    try:
+        if quiet:
+            logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+            logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+            warnings.filterwarnings("ignore", module="pytorch_lightning")
+        pl.seed_everything(seed, verbose=False)
+        module = models.build(cfg["model"], data_dim=math.prod(dist.event_shape))
+        data = DistributionDataModule(dist, batch_size=cfg["model"]["batch_size"], n_train=cfg["data"]["n_train"],
+                                      seed=seed, steps=tr["steps"])
+        evaluator = EvaluationCallback(dist, every_n_steps=tr["eval_every"], n_samples=tr["eval_samples"], seed=seed)
+        callbacks = [evaluator]
+        if tr["plots"]:
+            real = dist.sample(1000, generator=torch.Generator().manual_seed(seed + 1))
+            callbacks.append(Snapshots(real, tr["eval_every"], out / "samples", seed))
+        logger = pl.loggers.TensorBoardLogger(out, name="", version="") if tr["tensorboard"] else False
+        trainer = pl.Trainer(max_epochs=1, accelerator=tr["accelerator"], devices=1, logger=logger,
+                             callbacks=callbacks, log_every_n_steps=cfg["model"]["check_every"],
+                             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+        trainer.fit(module, datamodule=data)
+        record.update(status=module.status, diverged_at=module.diverged_at, steps=module.steps,
+                      history=evaluator.history)
+        # evaluations up to the divergence (the callback's own values are always finite)
+        before = [h for h in evaluator.history if module.diverged_at is None or h["step"] <= module.diverged_at]
+        record["collapse"] = collapse_summary(before) if before else None
+        if module.diverged_at is None:
+            g = torch.Generator(device=module.device).manual_seed(seed + 2)
+            fake = module.sample(tr["eval_samples"], generator=g).float()
+            real = dist.sample(tr["final_real"], generator=torch.Generator(device=module.device).manual_seed(seed + 3))
+            result = evaluate(dist, fake.reshape(len(fake), *dist.event_shape), real=real)
+            record["metrics"], record["skipped"] = dict(result), dict(getattr(result, "skipped", {}))
+        elif before:                     # keep the last evaluation before divergence, never NaN metrics
+            last = before[-1]
+            record["metrics"] = {k: v for k, v in last.items() if isinstance(v, float) and math.isfinite(v)}
+            record["metrics_step"] = last["step"]
+    except Exception as err:             # a failing run is a record, not a crash
+        record["status"] = "failed"
+        record["reason"] = f"{type(err).__name__}: {err}"
+        record["traceback"] = traceback.format_exc(limit=8)
+    record["runtime_s"] = time.perf_counter() - start
+    (out / "result.json").write_text(json.dumps(record, indent=2, default=_json_default))
+    return record
+
+
+def _json_default(value):
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")

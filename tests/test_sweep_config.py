@@ -1,0 +1,69 @@
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from experiments.sweep_config import build_sweep, load_sweep
+
+TINY = Path(__file__).parent / "configs" / "tiny_sweep.yaml"
+
+
+def tiny(**changes):
+    raw = yaml.safe_load(TINY.read_text())
+    raw.update(changes)
+    return raw
+
+
+def test_layout_is_every_grid_point_times_seed():
+    sweep = load_sweep(TINY)
+    assert sweep.study == "tiny" and len(sweep.trials) == 8
+    keys = {t.key for t in sweep.trials}
+    assert len(keys) == 8
+    points = {(t.point["data.n_modes"], t.point["data.radius"], t.seed) for t in sweep.trials}
+    assert points == {(m, r, s) for m in (2, 4) for r in (1.0, 2.0) for s in (0, 1)}
+    for t in sweep.trials:
+        assert t.config["data"]["n_modes"] == t.point["data.n_modes"]
+        assert t.config["train"]["seed"] == t.seed
+        assert json.loads(t.key)["seed"] == t.seed
+
+
+def test_ranges_named_models_and_search_draws():
+    raw = tiny(grid={"data.n_modes": {"low": 2, "high": 8, "num": 4}, "data.std": {"low": 0.01, "high": 0.1, "num": 2, "log": True}},
+               seeds=[3], search={"budget": 3, "seed": 1, "space": {"model.batch_size": [16, 32], "vae": {"model.lr": {"low": 1e-4, "high": 1e-2, "log": True}}}})
+    del raw["model"]
+    raw["models"] = {"gan": {"model": "gan", "g_width": 8, "d_width": 8}, "vae": {"model": "vae", "enc_width": 8, "dec_width": 8}}
+    sweep = build_sweep(raw, "s")
+    assert sweep.axes["data.n_modes"] == [2, 4, 6, 8]
+    assert sweep.axes["data.std"] == pytest.approx([0.01, 0.1])
+    assert len(sweep.trials) == 2 * 4 * 2 * 3
+    vae = [t for t in sweep.trials if t.variant == "vae"]
+    assert all(1e-4 <= t.hparams["model.lr"] <= 1e-2 and t.config["model"]["lr"] == t.hparams["model.lr"] for t in vae)
+    gan = [t for t in sweep.trials if t.variant == "gan"]
+    assert all("model.lr" not in t.hparams for t in gan)
+    # the same draws in every cell: "hard to learn" means hard after the same tuning budget
+    by_cell = {}
+    for t in vae:
+        by_cell.setdefault(tuple(t.point.values()), []).append((t.draw, t.hparams["model.lr"]))
+    assert len({tuple(sorted(v)) for v in by_cell.values()}) == 1
+
+
+@pytest.mark.parametrize("changes,needle", [
+    (dict(grid={"data.n_modes": [0, 2]}), "n_modes=0"),
+    (dict(grid={"data.n_mode": [2]}), "unknown knob n_mode=2"),
+    (dict(grid={"data.n_modes": []}), "grid.data.n_modes=[]"),
+    (dict(grid={"n_modes": [2]}), "SECTION.KEY"),
+    (dict(data={"family": "blobs"}), "family='blobs'"),
+    (dict(model={"model": "flow"}), "model='flow'"),
+    (dict(model={"model": "gan", "loss": "wasserstein"}), "loss='wasserstein'"),
+    (dict(seeds=0), "seeds=0"),
+    (dict(objective={"metric": "modes_captured", "direction": "up"}), "direction='up'"),
+    (dict(objective={}), "objective.metric=None"),
+    (dict(colour="red"), "unknown key 'colour'"),
+    (dict(search={"budget": 0}), "search.budget=0"),
+    (dict(train={"steps": 0}), "steps=0"),
+])
+def test_bad_sweep_is_one_line(changes, needle):
+    with pytest.raises(ValueError) as err:
+        build_sweep(tiny(**changes), "s")
+    assert needle in str(err.value) and "\n" not in str(err.value), str(err.value)
