@@ -13,9 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .base import Distribution, Modes
+from .graphs import Graphs
 from .knobs import Knob
 from .manifold import Manifold
 from .mixture import Mixture
+from .triangles import Triangles
 
 __all__ = ["Distribution", "Family", "Knob", "Modes", "families", "make", "register"]
 
@@ -60,3 +62,5 @@ def make(name: str, **knobs) -> Distribution:
 
 register(Mixture)
 register(Manifold)
+register(Triangles)
+register(Graphs)
