@@ -8,6 +8,11 @@ from typing import Callable, Sequence
 
 SUBCOMMANDS = {
     "show": "draw samples of a distribution with its modes or support, and print its traits",
+    "train": "train one model on one distribution from a YAML config",
+    "sweep": "run a sweep of trials (traits x seeds x hyper-parameters) into a study",
+    "results": "print or export a study as one tidy row per trial",
+    "plot": "heatmaps, curves, collapse onset and samples of a stored study (PNG + CSV of the numbers)",
+    "figures": "the lab's named figures: run their sweeps (--quick: a few minutes) and draw them",
 }
 
 

@@ -1,0 +1,88 @@
+"""Named figures: a registry entry = the sweep configs behind it (full and quick budget) + a plot.
+
+    make("ring_modes", quick=True)   # runs experiments/configs/figures/ring_quick.yaml unless its
+                                     # study (fig-ring-quick) is stored complete, then writes
+                                     # figures/ring_modes.{png,pdf,csv}
+
+The CSV holds exactly the plotted numbers (one row per cell: value, interval, n, ...). Quick and
+full budgets are separate studies (the config's ``study:``), so neither overwrites the other's
+trials; both write the same figure files, titled with the study they come from. Figures that
+share a config (ring_modes, ring_collapse) share its study and run it once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from experiments import store
+
+from . import plots
+from .table import load
+
+CONFIGS = Path(__file__).resolve().parent.parent / "experiments" / "configs" / "figures"
+
+
+@dataclass(frozen=True)
+class Figure:
+    title: str
+    full: str                       # sweep config (file name under CONFIGS, or a path)
+    quick: str
+    kind: str                       # heatmap | curve | onset
+    args: dict = field(default_factory=dict)
+
+    def config(self, quick: bool) -> Path:
+        return CONFIGS / (self.quick if quick else self.full)
+
+
+FIGURES = {
+    "ring_modes": Figure("Ring of Gaussians: share of modes captured, GAN vs VAE", "ring.yaml", "ring_quick.yaml",
+                         "heatmap", dict(x="n_modes", y="separation", metric="modes_captured_fraction")),
+    "ring_collapse": Figure("Ring of Gaussians: collapse rate (final coverage < 0.5), GAN vs VAE", "ring.yaml",
+                            "ring_quick.yaml", "heatmap", dict(x="n_modes", y="separation", agg="collapse_rate")),
+    "arcs_precision": Figure("Circle cut into arcs: share of samples on the support, GAN vs VAE", "arcs.yaml",
+                             "arcs_quick.yaml", "heatmap",
+                             dict(x="n_components", y="gap_fraction", metric="support_precision")),
+    "wavy_coverage": Figure("Wavy ring: coverage of the real samples, GAN vs VAE", "wavy.yaml", "wavy_quick.yaml",
+                            "heatmap", dict(x="frequency", y="amplitude", metric="coverage")),
+}
+KINDS = {"heatmap": plots.heatmap, "curve": plots.curve, "onset": plots.onset}
+
+
+def get(name: str) -> Figure:
+    if name not in FIGURES:
+        raise ValueError(f"figure {name!r} is not allowed; expected one of {', '.join(FIGURES)}")
+    return FIGURES[name]
+
+
+def study_of(name: str, quick: bool) -> tuple[str, int]:
+    """(study name, number of trials) of a figure's sweep; validates the config."""
+    from experiments.sweep_config import load_sweep
+    sweep = load_sweep(get(name).config(quick))
+    return sweep.study, len(sweep.trials)
+
+
+def stored(study: str, total: int, storage: str | None = None, root: Path | str = store.ROOT) -> int:
+    """How many of a study's ``total`` keys are done (0 when it is not stored)."""
+    from experiments.results import load_study
+    try:
+        return store.progress(load_study(study, storage, root))[0]
+    except ValueError:
+        return 0
+
+
+def make(name: str, *, quick: bool = False, storage: str | None = None, root: Path | str = store.ROOT,
+         out: Path | str = "figures", workers: int = 1, run: bool = True, progress: bool = True) -> list[Path]:
+    """Run the figure's sweep unless its study is stored complete (an unfinished one resumes),
+    then write out/NAME.png, .pdf and .csv; returns their paths."""
+    fig_spec = get(name)
+    study, total = study_of(name, quick)
+    if stored(study, total, storage, root) < total:
+        if not run:
+            raise ValueError(f"study {study!r} is not stored complete; run `learnlab figures {name}"
+                             f"{' --quick' if quick else ''}` without --no-run")
+        from experiments.sweep import run_sweep
+        run_sweep(fig_spec.config(quick), storage=storage, workers=workers, root=root, progress=progress)
+    df = load(study, storage, root)
+    fig, table = KINDS[fig_spec.kind](df, **fig_spec.args, title=f"{fig_spec.title}  (study {study})")
+    table.insert(0, "study", study)
+    return plots.save(fig, table, Path(out) / name, formats=("png", "pdf"))

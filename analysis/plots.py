@@ -1,0 +1,181 @@
+"""Figures of a study's tidy table. Each returns ``(figure, table)``: the table holds exactly the
+numbers drawn (see ``analysis.table`` for how trials count and how draws are chosen).
+
+    heatmap(df, "n_modes", "separation", "modes_captured_fraction")   # one panel per model
+    heatmap(df, "n_modes", "separation", agg="collapse_rate")
+    curve(df, "n_modes", "coverage", hue="model")                      # line + 95% band
+    onset(df, "n_modes", "separation")                                 # median collapse step
+
+Names resolve as in ``table.resolve`` (``n_modes`` -> ``trait.n_modes``) and axes carry the
+bare name. Intervals: percentile bootstrap of the mean / median over seeds (2000 resamples,
+seed 0), Wilson score interval for collapse rates; all 95%.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from .table import COLLAPSED, aggregate, label, onset_table, resolve  # noqa: E402
+
+NOTES = {
+    "mean": "mean over complete seeds (diverged / failed left out: n=used/run), 95% bootstrap interval",
+    "median": "median over complete seeds (diverged / failed left out: n=used/run), 95% bootstrap interval",
+    "collapse_rate": "share of seeds collapsed (diverged counts as collapsed, failed left out), 95% Wilson interval",
+    "onset": "median step at which collapse set in (diverged: its step), 95% bootstrap interval; k=collapsed/counted",
+}
+
+
+UNIT = {"modes_captured_fraction", "mode_hq_fraction", "precision", "recall", "coverage", "support_precision",
+        "support_coverage", "nonfinite_fraction", "c2st_accuracy"}        # shares: colour scale 0..1
+
+
+def fmt(v) -> str:
+    """A tick or cell number: 8.0 -> '8', 1000.0 -> '1000', 0.123456 -> '0.123'."""
+    if not isinstance(v, (int, float, np.number)):
+        return str(v)
+    return str(int(v)) if np.isfinite(v) and float(v).is_integer() and abs(v) < 1e6 else f"{v:.3g}"
+
+
+def cell_text(row, agg: str) -> str:
+    """The annotation of one cell: value, [interval], and how many seeds it rests on."""
+    if agg == "onset":
+        if not np.isfinite(row["value"]):
+            return f"never\nk={row['k']}/{row['n']}"
+        return f"{fmt(row['value'])}\n[{fmt(row['lo'])}, {fmt(row['hi'])}]\nk={row['k']}/{row['n']}"
+    n = f"n={row['n']}" if row["n"] == row["n_total"] else f"n={row['n']}/{row['n_total']}"
+    if not np.isfinite(row["value"]):
+        return f"–\n{n}"
+    f = (lambda v: f"{v:.2f}") if agg == "collapse_rate" else fmt
+    return f"{f(row['value'])}\n[{f(row['lo'])}, {f(row['hi'])}]\n{n}"
+
+
+def _note(table: pd.DataFrame, agg: str) -> str:
+    note = NOTES[agg]
+    if "n_draws" in table and table["n_draws"].max() > 1:
+        note += f"; best of {table['n_draws'].max()} hyper-parameter draws per cell (after tuning)"
+    if table.attrs.get("pooled"):
+        note += "; pooled over " + ", ".join(map(label, table.attrs["pooled"]))
+    return note
+
+
+def draw_heatmap(table: pd.DataFrame, x: str, y: str | None, facet: str | None, colour: str, agg: str,
+                 vmin=None, vmax=None, title: str = ""):
+    """Panels of cells (one per facet value) on one shared colour scale, each cell annotated with
+    ``table["label"]``; returns the figure."""
+    table = table.copy()
+    y = y or "_row"
+    if y not in table:
+        table[y] = ""
+    panels = list(dict.fromkeys(table[facet])) if facet else [None]
+    xs, ys = sorted(table[x].unique()), sorted(table[y].unique())
+    finite = table["value"][np.isfinite(table["value"])]
+    vmin = vmin if vmin is not None else (finite.min() if len(finite) else 0.0)
+    vmax = vmax if vmax is not None else (finite.max() if len(finite) else 1.0)
+    w = max(3.2, 0.95 * len(xs) + 1.2)
+    fig, axes = plt.subplots(1, len(panels), figsize=(w * len(panels) + 1.2, max(2.6, 0.8 * len(ys) + 1.6)),
+                             squeeze=False)
+    size = 8 if len(xs) <= 4 else 6.5
+    for ax, panel in zip(axes[0], panels):
+        part = table if panel is None else table[table[facet] == panel]
+        grid = part.pivot(index=y, columns=x, values="value").reindex(index=ys, columns=xs)
+        texts = part.pivot(index=y, columns=x, values="label").reindex(index=ys, columns=xs)
+        last = ax is axes[0][-1]
+        sns.heatmap(grid.astype(float), ax=ax, vmin=vmin, vmax=vmax, cmap="viridis", cbar=last,
+                    cbar_kws={"label": colour} if last else None, linewidths=0.5, linecolor="white")
+        mid = (vmin + vmax) / 2
+        for i, yv in enumerate(ys):
+            for j, xv in enumerate(xs):
+                text = texts.loc[yv, xv]
+                if isinstance(text, str):
+                    dark = grid.loc[yv, xv] < mid              # viridis is dark at the low end
+                    ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=size,
+                            color="white" if dark else "black")
+        ax.invert_yaxis()                                # larger y upwards
+        ax.set_xticks(np.arange(len(xs)) + 0.5, [fmt(v) for v in xs], rotation=0)
+        ax.set_yticks(np.arange(len(ys)) + 0.5, [fmt(v) for v in ys], rotation=0)
+        ax.set_xlabel(x)
+        ax.set_ylabel("" if y == "_row" else y)
+        if panel is not None:
+            ax.set_title(f"{facet} = {panel}", fontsize=10)
+    fig.suptitle(title, fontsize=11)
+    fig.text(0.01, 0.01, _note(table, agg), fontsize=7, color="0.3")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+def heatmap(df: pd.DataFrame, x: str, y: str, metric: str | None = None, *, facet: str | None = "model",
+            agg: str = "mean", best: str | None = None, title: str | None = None):
+    """A heatmap of ``metric`` (``agg`` per cell) over traits ``x`` and ``y``, one panel per
+    ``facet`` value, one colour scale (0..1 for rates and shares, else the data's range); returns (figure,
+    aggregated table)."""
+    xc, yc = resolve(df, x), resolve(df, y)
+    fc = resolve(df, facet) if facet else None
+    mc = resolve(df, metric) if metric else COLLAPSED
+    table = aggregate(df, xc, yc, mc, fc, agg, best)
+    table["label"] = [cell_text(r, agg) for _, r in table.iterrows()]
+    colour = "collapse rate" if agg == "collapse_rate" else f"{label(mc)} ({agg})"
+    limits = (0.0, 1.0) if agg == "collapse_rate" or label(mc) in UNIT else (None, None)
+    fig = draw_heatmap(table, label(xc), label(yc), fc and label(fc), colour, agg, *limits,
+                       title=title or colour)
+    return fig, table
+
+
+def curve(df: pd.DataFrame, x: str, metric: str | None = None, *, hue: str | None = "model", agg: str = "mean",
+          best: str | None = None, title: str | None = None):
+    """``metric`` (``agg`` per x value) against trait ``x``, one line per ``hue`` value with its
+    95% band (bootstrap for mean / median, Wilson for collapse rate); returns (figure, table)."""
+    xc = resolve(df, x)
+    hc = resolve(df, hue) if hue else None
+    mc = resolve(df, metric) if metric else COLLAPSED
+    table = aggregate(df, xc, None, mc, hc, agg, best)
+    xl, hl = label(xc), hc and label(hc)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for name, part in (table.groupby(hl, sort=False) if hl else [(None, table)]):
+        part = part.sort_values(xl)
+        line, = ax.plot(part[xl], part["value"], marker="o", label=None if name is None else f"{hl} = {name}")
+        ax.fill_between(part[xl], part["lo"], part["hi"], color=line.get_color(), alpha=0.2, lw=0)
+    ax.set_xlabel(xl)
+    ax.set_ylabel("collapse rate" if agg == "collapse_rate" else f"{label(mc)} ({agg})")
+    if hl:
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.set_title(title or ax.get_ylabel(), fontsize=10)
+    fig.text(0.01, 0.01, _note(table, agg), fontsize=6, color="0.3", wrap=True)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig, table
+
+
+def onset(df: pd.DataFrame, x: str, y: str | None = None, *, facet: str | None = "model", title: str | None = None):
+    """When collapse sets in: per cell the median onset step of the collapsed trials (pooled over
+    draws and seeds, bootstrap interval) and k of n collapsed; returns (figure, table)."""
+    xc = resolve(df, x)
+    yc = resolve(df, y) if y else None
+    fc = resolve(df, facet) if facet else None
+    table = onset_table(df, xc, yc, fc)
+    table["label"] = [cell_text(r, "onset") for _, r in table.iterrows()]
+    fig = draw_heatmap(table, label(xc), yc and label(yc), fc and label(fc), "collapse onset step", "onset",
+                       title=title or "collapse onset step")
+    return fig, table
+
+
+def save(fig, table: pd.DataFrame, path: str | Path, formats=None) -> list[Path]:
+    """Write the figure (each of ``formats``, default: the path's suffix or png; 100 dpi) and the
+    table as CSV beside it (numbers only, no annotation strings); closes the figure."""
+    path = Path(path)
+    formats = formats or ((path.suffix[1:],) if path.suffix in (".png", ".pdf", ".svg") else ("png",))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for ext in formats:
+        out.append(path.with_suffix(f".{ext}"))
+        fig.savefig(out[-1], dpi=100)
+    plt.close(fig)
+    out.append(path.with_suffix(".csv"))
+    table.drop(columns=["label"], errors="ignore").to_csv(out[-1], index=False)
+    return out

@@ -1,0 +1,191 @@
+"""Stored studies as tidy tables (``experiments.results``), and the per-cell aggregates that
+every figure draws.
+
+How trials count (the same in every plot, CSV and annotation):
+- ``mean`` / ``median`` of a metric: over the *complete* trials with a finite value. Diverged
+  and failed trials are left out of the statistic and counted: a cell says ``n=2/3`` when 2 of
+  its 3 trials entered it (``n``, ``n_total``, ``n_diverged``, ``n_failed`` in the table).
+- ``collapse_rate``: the share of trials that collapsed (``collapse.collapsed``), where a
+  *diverged* trial counts as collapsed and a *failed* trial (a crash, not a learning outcome)
+  or a complete one without a collapse verdict is left out of n.
+- Several hyper-parameter draws per cell (a sweep with ``search``): each draw is aggregated over
+  its seeds, then the cell shows the best draw with that draw's interval: among the draws with
+  the most counted trials (n; so a draw that diverged on some seeds cannot win on its one lucky
+  seed), the highest value, or the lowest for metrics in ``LOWER_IS_BETTER`` and for collapse
+  rate (``best`` overrides); ties go to the lower draw index. This is the "after tuning" value:
+  optimistic, since the best of several noisy estimates is picked, and its interval ignores
+  that selection. ``draw`` and ``params`` say which draw won.
+- Grid axes other than x, y and the facet are pooled with the seeds; ``table.attrs["pooled"]``
+  names them (fix one with ``where``).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from experiments import store
+from experiments.results import load_study, results
+
+from .stats import bootstrap, wilson
+
+AGGS = ("mean", "median", "collapse_rate")
+PREFIXES = ("trait", "data", "model", "train", "collapse")
+CONFIG = ("data.", "model.", "train.")
+COLLAPSED = "collapse.collapsed"
+ONSET = "collapse.onset_step"
+EVER = "collapse.ever_covered"
+LOWER_IS_BETTER = {"mode_reverse_kl", "mode_forward_kl", "mode_js", "mmd2", "energy_distance",
+                   "sliced_wasserstein", "c2st_accuracy", "nonfinite_fraction", "collapse_rate",
+                   "collapsed", "runtime_s"}
+
+
+def load(study: str, storage: str | None = None, root: Path | str = store.ROOT) -> pd.DataFrame:
+    """The tidy table of a stored study (one row per done trial), as ``learnlab results`` shows."""
+    return results(study, storage, root)
+
+
+def grid_axes(study: str, storage: str | None = None, root: Path | str = store.ROOT) -> list[str]:
+    """The grid axes of a stored study's sweep config (``data.n_modes``, ...), in config order."""
+    return list((load_study(study, storage, root).user_attrs.get("sweep") or {}).get("grid") or {})
+
+
+def resolve(df: pd.DataFrame, name: str) -> str:
+    """The column behind a name: the exact column, else trait.NAME, else data./model./train./
+    collapse.NAME. Raises a one-line ValueError listing what is there."""
+    for col in (name, *(f"{p}.{name}" for p in PREFIXES)):
+        if col in df.columns:
+            return col
+    known = sorted({label(c) for c in df.columns if c.split(".")[0] in PREFIXES})
+    raise ValueError(f"{name!r} is not a column or trait of this study; expected one of: {', '.join(known)}")
+
+
+def label(column: str) -> str:
+    """The bare name of a column: ``trait.n_modes`` -> ``n_modes``."""
+    head, _, rest = column.partition(".")
+    return rest if rest and head in PREFIXES else column
+
+
+def where(df: pd.DataFrame, conditions) -> pd.DataFrame:
+    """Rows matching every ``NAME=VALUE`` (VALUE read as YAML; numbers compare with isclose)."""
+    for cond in conditions or ():
+        name, sep, text = cond.partition("=")
+        if not sep:
+            raise ValueError(f"--where {cond!r} is not allowed; expected NAME=VALUE, e.g. radius=1.0")
+        col, value = resolve(df, name.strip()), yaml.safe_load(text)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            keep = np.isclose(pd.to_numeric(df[col], errors="coerce"), value)
+        else:
+            keep = df[col].astype(str) == str(value)
+        df = df[keep]
+        if df.empty:
+            raise ValueError(f"--where {cond!r} leaves no trials")
+    return df
+
+
+def _flags(col: pd.Series) -> pd.Series:
+    """A verdict column (bool, 0/1, None) as floats 1.0 / 0.0 / NaN."""
+    return col.map(lambda v: float(bool(v)) if isinstance(v, (bool, np.bool_, int, float)) and v == v else math.nan)
+
+
+def _cell(rows: pd.DataFrame, metric: str, agg: str) -> dict:
+    """The statistic of one cell and draw (see the module docstring for what counts)."""
+    status = rows["status"]
+    out = {"n_total": len(rows), "n_diverged": int((status == "diverged").sum()),
+           "n_failed": int((status == "failed").sum())}
+    if agg == "collapse_rate":
+        flag = _flags(rows[metric]) if metric in rows else pd.Series(math.nan, index=rows.index)
+        flag = flag.where(status == "complete", math.nan).mask(status == "diverged", 1.0)
+        flag = flag.dropna()
+        out["n"], out["k"] = len(flag), int(flag.sum())
+        out["value"], out["lo"], out["hi"] = wilson(out["k"], out["n"])
+    else:
+        vals = pd.to_numeric(rows.loc[status == "complete", metric], errors="coerce")
+        vals = vals[np.isfinite(vals)]
+        out["n"] = len(vals)
+        out["value"], out["lo"], out["hi"] = bootstrap(vals.to_numpy(), agg)
+    return out
+
+
+def _params(cell: pd.DataFrame, draw_rows: pd.DataFrame) -> str:
+    """The searched hyper-parameters of the winning draw: config columns that vary across the
+    cell's draws but not within the draw."""
+    cols = [c for c in cell.columns if c.startswith(CONFIG)
+            and cell[c].nunique(dropna=False) > 1 and draw_rows[c].nunique(dropna=False) == 1]
+    return json.dumps({c: draw_rows[c].iloc[0] for c in cols}, default=str) if cols else ""
+
+
+def aggregate(df: pd.DataFrame, x: str, y: str | None = None, metric: str | None = None,
+              facet: str | None = None, agg: str = "mean", best: str | None = None) -> pd.DataFrame:
+    """One row per (facet, y, x) cell: value, lo, hi, n, n_total, n_diverged, n_failed, draw,
+    n_draws, params. x / y / facet / metric are column names (see ``resolve``); the table's key
+    columns carry their bare names. ``best``: "max" or "min" picks the draw (default: from the
+    metric, see ``LOWER_IS_BETTER``)."""
+    if agg not in AGGS:
+        raise ValueError(f"--agg {agg!r} is not allowed; expected one of {', '.join(AGGS)}")
+    metric = metric or COLLAPSED
+    if agg == "collapse_rate" and metric not in df.columns:
+        raise ValueError(f"collapse_rate needs the column {metric!r}, which this study lacks")
+    if best is None:
+        lower = agg == "collapse_rate" or label(metric) in LOWER_IS_BETTER
+        best = "min" if lower else "max"
+    if best not in ("max", "min"):
+        raise ValueError(f"--best {best!r} is not allowed; expected max or min")
+    keys = [c for c in (facet, y, x) if c]
+    if len(set(keys)) < len(keys):
+        raise ValueError(f"x, y and facet must be different columns; got {', '.join(keys)}")
+    df = df.dropna(subset=keys)
+    if df.empty:
+        raise ValueError("no trials to aggregate")
+    pooled = sorted(c for c in df.columns if c.startswith(CONFIG) and c not in keys
+                    and (df.groupby(keys + ["draw"])[c].nunique(dropna=False) > 1).any())
+    rows = []
+    for cell_key, cell in df.groupby(keys, sort=True):
+        cell_key = cell_key if isinstance(cell_key, tuple) else (cell_key,)
+        per_draw = [(int(d), g, _cell(g, metric, agg)) for d, g in cell.groupby("draw", sort=True)]
+        finite = [p for p in per_draw if math.isfinite(p[2]["value"])]
+        sign = 1 if best == "max" else -1
+        d, g, stat = max(finite, key=lambda p: (p[2]["n"], sign * p[2]["value"], -p[0])) if finite else per_draw[0]
+        rows.append({**{label(k): v for k, v in zip(keys, cell_key)}, **stat, "draw": d,
+                     "n_draws": len(per_draw), "params": _params(cell, g)})
+    table = pd.DataFrame(rows)
+    table.insert(len(keys), "metric", label(metric))
+    table.insert(len(keys) + 1, "agg", agg)
+    table.attrs["pooled"] = pooled
+    return table
+
+
+def onset_table(df: pd.DataFrame, x: str, y: str | None = None, facet: str | None = None,
+                onset: str = ONSET, collapsed: str = COLLAPSED) -> pd.DataFrame:
+    """When collapse sets in, one row per (facet, y, x) cell, pooled over draws and seeds: k of
+    n trials collapsed (a diverged trial counts as collapsed at its ``diverged_at`` step; failed
+    trials and complete ones without a verdict are left out of n), and the median onset step
+    of the k collapsed trials (``value``) with its percentile bootstrap interval (NaN when k=0).
+    A trial whose coverage never reached the threshold "collapses" at its first evaluation: it
+    never learned the support rather than lost it (``n_never_covered`` of the k)."""
+    for col in (onset, collapsed):
+        if col not in df.columns:
+            raise ValueError(f"the onset plot needs the column {col!r}, which this study lacks")
+    keys = [c for c in (facet, y, x) if c]
+    df = df.dropna(subset=keys)
+    if df.empty:
+        raise ValueError("no trials to aggregate")
+    rows = []
+    for cell_key, cell in df.groupby(keys, sort=True):
+        cell_key = cell_key if isinstance(cell_key, tuple) else (cell_key,)
+        status = cell["status"]
+        flag = _flags(cell[collapsed]).where(status == "complete", math.nan).mask(status == "diverged", 1.0)
+        step = pd.to_numeric(cell[onset], errors="coerce").mask(status == "diverged",
+                                                                pd.to_numeric(cell["diverged_at"], errors="coerce"))
+        steps = step[(flag == 1.0) & np.isfinite(step)]
+        value, lo, hi = bootstrap(steps.to_numpy(), "median")
+        never = int(((flag == 1.0) & (_flags(cell[EVER]) == 0.0)).sum()) if EVER in cell else None
+        rows.append({**{label(k): v for k, v in zip(keys, cell_key)}, "metric": "onset_step", "agg": "median",
+                     "value": value, "lo": lo, "hi": hi, "k": int((flag == 1.0).sum()), "n": int(flag.notna().sum()),
+                     "n_total": len(cell), "n_diverged": int((status == "diverged").sum()),
+                     "n_failed": int((status == "failed").sum()), "n_onset": len(steps), "n_never_covered": never})
+    return pd.DataFrame(rows)

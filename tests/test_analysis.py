@@ -1,0 +1,189 @@
+"""Plots of a tidy table built here (no training): the numbers in the cells are aggregates
+computed independently, the annotations say them, axes carry the trait names, intervals contain
+their estimates, and the files are written."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import brentq
+
+from analysis import plots
+from analysis.samples import samples
+from analysis.stats import bootstrap, wilson
+from analysis.table import aggregate, resolve, where
+
+MODELS, N_MODES, SEPS, DRAWS, SEEDS = ("gan", "vae"), (4, 8), (2.0, 4.0, 8.0), 2, 3
+
+
+def table(seed=0):
+    """A study's tidy rows: 2 models x 2 x 3 grid x 2 draws x 3 seeds, some diverged / failed."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for model in MODELS:
+        for n in N_MODES:
+            for sep in SEPS:
+                for d in range(DRAWS):
+                    for s in range(SEEDS):
+                        status = rng.choice(["complete"] * 6 + ["diverged", "failed"])
+                        collapsed = bool(rng.random() < 0.4) if status == "complete" else None
+                        rows.append({
+                            "trial": len(rows), "key": f"{model}/{n}/{sep}/{d}/{s}", "model": model, "draw": d,
+                            "seed": s, "status": status, "reason": None,
+                            "diverged_at": 300 if status == "diverged" else None, "log_dir": "/nonexistent",
+                            "data.n_modes": n, "data.separation": sep, "model.lr": [1e-3, 1e-4][d],
+                            "modes_captured": float(rng.integers(0, n + 1)) if status != "failed" else math.nan,
+                            "mmd2": rng.random() if status != "failed" else math.nan,
+                            "trait.n_modes": float(n), "trait.min_separation": sep,
+                            "collapse.collapsed": collapsed,
+                            "collapse.onset_step": float(rng.choice([250, 500])) if collapsed else math.nan})
+    return pd.DataFrame(rows)
+
+
+def expected(df, metric, agg, lower=False):
+    """Per (model, separation, n_modes): the best draw's value and n, computed plainly."""
+    out = {}
+    for (m, sep, n), cell in df.groupby(["model", "data.separation", "data.n_modes"]):
+        cands = []
+        for d, g in cell.groupby("draw"):
+            if agg == "collapse_rate":
+                flags = [1.0 if st == "diverged" else float(c) for st, c in zip(g["status"], g["collapse.collapsed"])
+                         if st == "diverged" or (st == "complete" and c is not None)]
+            else:
+                flags = [v for st, v in zip(g["status"], g[metric]) if st == "complete" and np.isfinite(v)]
+            if flags:
+                value = float(np.mean(flags) if agg != "median" else np.median(flags))
+                cands.append((len(flags), -value if lower else value, -d, value, len(g)))
+        best = max(cands)
+        out[(m, sep, float(n))] = (best[3], best[0], -best[2], best[4])
+    return out
+
+
+def check_cells(fig, tab, want, x="n_modes", y="separation"):
+    assert len(tab) == len(want)
+    for _, r in tab.iterrows():
+        value, n, draw, total = want[(r["model"], r[y], r[x])]
+        assert r["value"] == pytest.approx(value) and r["n"] == n and r["draw"] == draw and r["n_total"] == total
+        assert r["lo"] <= r["value"] <= r["hi"]
+    axes = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in axes] == [f"model = {m}" for m in MODELS]
+    for ax, model in zip(axes, MODELS):
+        assert ax.get_xlabel() == x and ax.get_ylabel() == y
+        texts = [t.get_text() for t in ax.texts]
+        part = tab[tab["model"] == model]
+        assert len(texts) == len(part) == len(N_MODES) * len(SEPS)
+        assert sorted(texts) == sorted(part["label"])
+        for _, r in part.iterrows():       # the first line is the value, the last the seeds counted
+            first, *_, last = r["label"].split("\n")
+            assert float(first) == pytest.approx(r["value"], rel=5e-3, abs=5e-3)
+            assert last == (f"n={r['n']}" if r["n"] == r["n_total"] else f"n={r['n']}/{r['n_total']}")
+
+
+def test_heatmap_mean_cells_equal_independent_aggregates(tmp_path):
+    df = table()
+    fig, tab = plots.heatmap(df, "n_modes", "separation", "modes_captured")
+    check_cells(fig, tab, expected(df, "modes_captured", "mean"))
+    # one colour scale shared by the panels
+    meshes = [ax.collections[0] for ax in fig.axes if ax.get_title()]
+    assert len({m.get_clim() for m in meshes}) == 1
+    assert meshes[0].get_clim() == (pytest.approx(tab["value"].min()), pytest.approx(tab["value"].max()))
+    paths = plots.save(fig, tab, tmp_path / "h.png")
+    assert all(p.stat().st_size > 0 for p in paths)
+    csv = pd.read_csv(tmp_path / "h.csv")
+    assert csv["value"].tolist() == pytest.approx(tab["value"].tolist()) and "label" not in csv
+
+
+def test_heatmap_lower_is_better_picks_the_smallest_draw():
+    df = table(1)
+    fig, tab = plots.heatmap(df, "n_modes", "separation", "mmd2", agg="mean")
+    check_cells(fig, tab, expected(df, "mmd2", "mean", lower=True))
+
+
+def test_collapse_rate_counts_diverged_and_has_wilson_intervals():
+    df = table(2)
+    fig, tab = plots.heatmap(df, "n_modes", "separation", agg="collapse_rate")
+    check_cells(fig, tab, expected(df, None, "collapse_rate", lower=True))
+    assert tab["value"].between(0, 1).all()
+    for _, r in tab.iterrows():          # Wilson: the p0 with |p - p0| = z sqrt(p0 (1 - p0) / n)
+        p, n, z = r["k"] / r["n"], r["n"], 1.959963984540054
+        f = lambda p0: abs(p - p0) - z * math.sqrt(p0 * (1 - p0) / n)  # noqa: E731
+        lo = 0.0 if p == 0 else brentq(f, 1e-12, p - 1e-12)
+        hi = 1.0 if p == 1 else brentq(f, p + 1e-12, 1 - 1e-12)
+        assert (r["lo"], r["hi"]) == (pytest.approx(lo, abs=1e-9), pytest.approx(hi, abs=1e-9))
+
+
+def test_stats_known_answers():
+    assert wilson(0, 3)[2] == pytest.approx(1.959963984540054 ** 2 / (3 + 1.959963984540054 ** 2))
+    assert all(math.isnan(v) for v in wilson(0, 0))
+    est, lo, hi = bootstrap([1.0, 2.0, 3.0, 10.0])
+    assert est == 4.0 and lo < est < hi and bootstrap([1.0, 2.0, 3.0, 10.0]) == (est, lo, hi)   # seeded
+    assert bootstrap([5.0]) == (5.0, 5.0, 5.0)
+    med, lo, hi = bootstrap([0.0, 0.0, 0.0, 100.0], "median")
+    assert med == 0.0 and lo <= med <= hi
+
+
+def test_curve_and_onset_have_bands_that_contain_the_estimates(tmp_path):
+    df = table(3)
+    fig, tab = plots.curve(df, "separation", "modes_captured", hue="model")
+    assert fig.axes[0].get_xlabel() == "separation" and len(tab) == len(MODELS) * len(SEPS)
+    assert (tab["lo"] <= tab["value"]).all() and (tab["value"] <= tab["hi"]).all()
+    assert tab.attrs["pooled"] == ["data.n_modes"]          # the other grid axis is pooled, and said so
+    assert tab["n_total"].eq(len(N_MODES) * SEEDS).all()
+    plots.save(fig, tab, tmp_path / "curve.png")
+    fig, tab = plots.onset(df, "n_modes", "separation")
+    for _, r in tab.iterrows():
+        cell = df[(df["model"] == r["model"]) & (df["data.separation"] == r["separation"])
+                  & (df["trait.n_modes"] == r["n_modes"])]
+        steps = [300.0 if st == "diverged" else s for st, c, s in
+                 zip(cell["status"], cell["collapse.collapsed"], cell["collapse.onset_step"]) if st == "diverged" or c]
+        assert r["k"] == len(steps) and r["n"] == (cell["status"] != "failed").sum()
+        if steps:
+            assert r["value"] == np.median(steps) and r["lo"] <= r["value"] <= r["hi"]
+        else:
+            assert math.isnan(r["value"]) and r["label"].startswith("never")
+    plots.save(fig, tab, tmp_path / "onset.png")
+    assert (tmp_path / "onset.png").stat().st_size > 0 and (tmp_path / "onset.csv").is_file()
+
+
+def test_names_resolve_to_columns_and_bad_names_say_what_exists():
+    df = table()
+    assert resolve(df, "n_modes") == "trait.n_modes" and resolve(df, "separation") == "data.separation"
+    assert resolve(df, "collapsed") == "collapse.collapsed" and resolve(df, "model") == "model"
+    with pytest.raises(ValueError, match="'sigma' is not a column.*min_separation"):
+        resolve(df, "sigma")
+    assert set(where(df, ["separation=4", "model=vae"])["data.separation"]) == {4.0}
+    with pytest.raises(ValueError, match="expected one of mean"):
+        aggregate(df, "trait.n_modes", "data.separation", "mmd2", "model", "max")
+
+
+def test_samples_shows_the_trials_snapshots(tmp_path):
+    from experiments.snapshots import save_scatter
+    rng = np.random.default_rng(0)
+    for step in (250, 500, 750, 1000, 1250):
+        save_scatter(tmp_path / "t" / "samples" / f"step_{step:07d}.png", rng.normal(size=(200, 2)),
+                     rng.normal(size=(200, 2)), f"step {step}")
+    df = table().assign(log_dir=str(tmp_path / "t"))
+    out = samples(df, 3, tmp_path / "s.png", rerun=False)
+    assert out.stat().st_size > 0
+    with pytest.raises(ValueError, match="not a done trial"):
+        samples(df, 10_000, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="no sample snapshots"):
+        samples(df.assign(log_dir=str(tmp_path / "empty")), 3, tmp_path / "x.png", rerun=False)
+
+
+def test_plot_cli_writes_png_and_csv(tmp_path, monkeypatch, capsys):
+    import analysis.table
+    from learnlab.cli import main
+    monkeypatch.setattr(analysis.table, "load", lambda study, storage=None, root=None: table())
+    out = tmp_path / "h.png"
+    assert main(["plot", "heatmap", "s", "--x", "n_modes", "--y", "separation", "--metric", "modes_captured",
+                 "--out", str(out)]) == 0
+    assert out.stat().st_size > 0 and len(pd.read_csv(tmp_path / "h.csv")) == len(MODELS) * len(N_MODES) * len(SEPS)
+    assert main(["plot", "curve", "s", "--x", "separation", "--agg", "collapse_rate", "--where", "model=gan",
+                 "--hue", "none", "--out", str(tmp_path / "c.png")]) == 0
+    assert main(["plot", "heatmap", "s", "--x", "n_modes", "--y", "sigma", "--metric", "mmd2"]) == 2
+    assert main(["plot", "heatmap", "s", "--x", "n_modes", "--metric", "mmd2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == "note: pooled over data.n_modes (fix with --where)"
+    err = err[1:]
+    assert len(err) == 2 and "'sigma' is not a column" in err[0] and "needs --y" in err[1]
