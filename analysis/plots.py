@@ -12,6 +12,8 @@ seed 0), Wilson score interval for collapse rates; all 95%.
 """
 from __future__ import annotations
 
+import textwrap
+
 from pathlib import Path
 
 import matplotlib
@@ -105,8 +107,10 @@ def draw_heatmap(table: pd.DataFrame, x: str, y: str | None, facet: str | None, 
         if panel is not None:
             ax.set_title(f"{facet} = {panel}", fontsize=10)
     fig.suptitle(title, fontsize=11)
-    fig.text(0.01, 0.01, _note(table, agg), fontsize=7, color="0.3")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    width = max(40, int(fig.get_figwidth() * 17))            # characters that fit at fontsize 7
+    note = "\n".join(textwrap.wrap(_note(table, agg), width))
+    fig.text(0.01, 0.01, note, fontsize=7, color="0.3")
+    fig.tight_layout(rect=(0, 0.02 + 0.025 * note.count("\n") + 0.02, 1, 1))
     return fig
 
 
