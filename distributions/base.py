@@ -81,9 +81,9 @@ class Distribution:
         every = {"log_prob", "support_distance", "modes"}
         return frozenset(every - set(self.missing))
 
-    def sample(self, n: int, *, generator: torch.Generator | None = None,
-               device: torch.device | str | None = None) -> torch.Tensor:
-        """``n`` samples, float32 [n, *event_shape], on the generator's device (or ``device``)."""
+    def _resolve_generator(self, n: int, generator: torch.Generator | None,
+                           device: torch.device | str | None) -> tuple[torch.Generator, torch.device]:
+        """Check ``n`` and return the generator (a fresh random one if None) and the device."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"{self.family}: sample n={n!r} is not allowed; expected an integer >= 0")
         if generator is None:
@@ -93,6 +93,12 @@ class Distribution:
         if dev.type != generator.device.type:
             raise ValueError(f"{self.family}: sample device={dev} differs from the generator's "
                              f"device {generator.device}; create the generator on {dev}")
+        return generator, dev
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None,
+               device: torch.device | str | None = None) -> torch.Tensor:
+        """``n`` samples, float32 [n, *event_shape], on the generator's device (or ``device``)."""
+        generator, dev = self._resolve_generator(n, generator, device)
         return self._sample_float64(n, generator, dev).to(torch.float32)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:

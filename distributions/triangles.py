@@ -208,7 +208,7 @@ class Triangles(Distribution):
                        device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
         """``n`` draws of the factors (see the module docstring): float32 [n] each, ``component``
         int64."""
-        g, dev = self._generator(n, generator, device)
+        g, dev = self._resolve_generator(n, generator, device)
         u = lambda: torch.rand(n, generator=g, device=dev, dtype=torch.float64)   # noqa: E731
         bounds = torch.tensor(self.intervals, device=dev, dtype=torch.float64)
         comp = torch.randint(len(self.intervals), (n,), generator=g, device=dev)
@@ -294,14 +294,3 @@ class Triangles(Distribution):
         out["angle_0"], out["angle_1"] = a[:, 0], a[:, 1]
         return {**{k: t.float() for k, t in out.items()}, "component": idx}
 
-    def _generator(self, n, generator, device):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"{self.family}: sample n={n!r} is not allowed; expected an integer >= 0")
-        if generator is None:
-            generator = torch.Generator(device=device or "cpu")
-            generator.seed()
-        dev = generator.device if device is None else torch.device(device)
-        if dev.type != generator.device.type:
-            raise ValueError(f"{self.family}: sample device={dev} differs from the generator's "
-                             f"device {generator.device}; create the generator on {dev}")
-        return generator, dev
