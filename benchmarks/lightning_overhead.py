@@ -1,15 +1,19 @@
 """Lightning's per-step overhead on a small GAN: the models.GAN module under a Trainer versus a
-plain PyTorch loop doing the same work (same nets, same objective functions, same Adam, same
-sync-free loss bookkeeping), in one process, interleaved over several rounds.
+plain PyTorch loop doing the same work (same nets, same objective functions, same fused Adam,
+same sync-free loss bookkeeping and divergence check), in one process, interleaved over rounds.
 
     python benchmarks/lightning_overhead.py            # 2-D data, 3 x 64 and 3 x 256 MLPs, batch 256
     python benchmarks/lightning_overhead.py --quick    # a few steps, to check that it runs
 
-Both arms take the same pre-made batches from a list (no DataLoader), so the ratio measures
-Lightning's overhead only. Steps per second are timed after ``--warmup`` steps, from inside the
-loop (a callback in the Lightning arm); the ``end-to-end`` line includes building the Trainer
-and its setup. Each round runs both arms back to back (order alternating); the ratio reported is
-the median over rounds of the per-round ratio, which cancels slow drifts in machine load.
+Both arms take pre-made batches from a list (no DataLoader, no sampling), so the ratio measures
+Lightning's overhead only. The Lightning arm runs with ``k`` steps per Lightning batch
+([k, batch, dim] tensors; k = 1 is the ordinary one-batch-one-step loop). Steps per second are
+timed after ``--warmup`` steps, from inside the loop (a callback in the Lightning arm), in wall
+time and in this process's CPU time (less sensitive to other processes on a shared machine);
+``end-to-end`` includes building the module and the Trainer. Each round runs every arm once
+(order rotating); a ratio is the median over rounds of that round's ratio to the plain loop,
+which cancels slow drifts in machine load. The load average is printed: read ratios taken
+under load with care.
 """
 from __future__ import annotations
 
@@ -36,16 +40,25 @@ def config(width: int, batch: int) -> dict:
                                    "g_depth": 3, "d_depth": 3, "latent_dim": 2, "batch_size": batch})
 
 
+def clocks() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
 class Timer(pl.Callback):
     def __init__(self, warmup: int):
         self.warmup, self.start, self.end = warmup, None, None
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
         if batch_idx == self.warmup:
-            self.start = time.perf_counter()
+            self.start = clocks()
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        self.end = time.perf_counter()
+        self.end = clocks()
+
+
+def rates(timed_steps: int, start, end, all_steps: int, t0: float) -> dict[str, float]:
+    return {"wall": timed_steps / (end[0] - start[0]), "cpu": timed_steps / (end[1] - start[1]),
+            "e2e": all_steps / (end[0] - t0)}
 
 
 class Cycle:
@@ -61,7 +74,7 @@ class Cycle:
         return self.n
 
 
-def run_lightning(cfg: dict, batches: list[torch.Tensor], steps: int, warmup: int, k: int) -> tuple[float, float]:
+def run_lightning(cfg: dict, batches: list[torch.Tensor], steps: int, warmup: int, k: int) -> dict[str, float]:
     """models.GAN under a Trainer; with ``k`` > 1 each Lightning batch is [k, batch, dim] = k steps."""
     t0 = time.perf_counter()
     if k > 1:
@@ -73,10 +86,10 @@ def run_lightning(cfg: dict, batches: list[torch.Tensor], steps: int, warmup: in
                          enable_progress_bar=False, enable_model_summary=False, callbacks=[timer])
     trainer.fit(module, train_dataloaders=Cycle(batches, -(-steps // k)))
     assert module.steps == steps == trainer.global_step and module.diverged_at is None
-    return (steps - warmup // k * k) / (timer.end - timer.start), steps / (time.perf_counter() - t0)
+    return rates(steps - warmup // k * k, timer.start, timer.end, steps, t0)
 
 
-def run_plain(cfg: dict, batches: list[torch.Tensor], steps: int, warmup: int) -> tuple[float, float]:
+def run_plain(cfg: dict, batches: list[torch.Tensor], steps: int, warmup: int) -> dict[str, float]:
     """The same work as models.GAN.train_step with d_steps=1, written as a plain loop."""
     t0 = time.perf_counter()
     device = batches[0].device
@@ -92,7 +105,7 @@ def run_plain(cfg: dict, batches: list[torch.Tensor], steps: int, warmup: int) -
     window = torch.zeros(check_every, 2, device=device)
     for step in range(steps):
         if step == warmup:
-            start = time.perf_counter()
+            start = clocks()
         x = batches[step % len(batches)]
         with torch.no_grad():
             fake = gen(torch.randn(n, latent, device=device))
@@ -116,25 +129,27 @@ def run_plain(cfg: dict, batches: list[torch.Tensor], steps: int, warmup: int) -
             params = torch.stack([p.detach().sum() for m in (gen, critic) for p in m.parameters()]).sum()
             host = torch.cat([window.flatten(), params.reshape(1)]).cpu()
             assert torch.isfinite(host).all()
-    end = time.perf_counter()
-    return (steps - warmup) / (end - start), steps / (end - t0)
+    return rates(steps - warmup, start, clocks(), steps, t0)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="few steps and one round: only checks that it runs")
     p.add_argument("--widths", type=int, nargs="+", default=[64, 256])
-    p.add_argument("--steps", type=int, default=None, help="steps per run (default 2000, quick 60)")
-    p.add_argument("--warmup", type=int, default=None, help="untimed steps per run (default 100, quick 10)")
-    p.add_argument("--rounds", type=int, default=None, help="alternating rounds (default 5, quick 1)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="steps per run (default max(200, 4e6 / width^2): 976 at width 64, 200 at 256; quick 60)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed steps per run (default 50, quick 10)")
+    p.add_argument("--rounds", type=int, default=None, help="rounds, each running every arm once (default 9, quick 1)")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--k", type=int, nargs="+", default=[1, 10, 50],
                    help="steps per Lightning batch ([k, batch, dim] tensors); one ratio line per k")
-    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads in both arms (default 1: small nets gain nothing from more, and on a "
+                        "busy machine spinning threads distort the timing)")
     a = p.parse_args()
-    steps = a.steps or (60 if a.quick else 2000)
-    warmup = a.warmup if a.warmup is not None else (10 if a.quick else 100)
-    rounds = a.rounds or (1 if a.quick else 5)
+    warmup = a.warmup if a.warmup is not None else (10 if a.quick else 50)
+    rounds = a.rounds or (1 if a.quick else 9)
+    steps_for = lambda width: a.steps or (60 if a.quick else max(200, 4_000_000 // width ** 2))
 
     torch.set_num_threads(a.threads)
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
@@ -144,27 +159,32 @@ def main() -> None:
     g = torch.Generator(device=device).manual_seed(0)
     batches = [dist.sample(a.batch, generator=g) for _ in range(50)]
     print(f"device {device}, torch {torch.__version__}, lightning {pl.__version__}, threads {a.threads}, "
-          f"batch {a.batch}, {steps} steps ({warmup} warm-up) x {rounds} rounds")
+          f"batch {a.batch}, {warmup} warm-up steps, {rounds} rounds, "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
     for width in a.widths:
-        cfg = config(width, a.batch)
-        arms = ["plain"] + [f"lightning k={k}" for k in a.k]
+        cfg, steps = config(width, a.batch), steps_for(width)
+        arms = ["plain"] + [f"k={k}" for k in a.k]
         res = {arm: [] for arm in arms}
         for i in range(rounds):
             for arm in arms[i % len(arms):] + arms[:i % len(arms)]:       # rotate the order each round
                 if arm == "plain":
                     res[arm].append(run_plain(cfg, batches, steps, warmup))
                 else:
-                    res[arm].append(run_lightning(cfg, batches, steps, warmup, int(arm.split("=")[1])))
-        speed = ", ".join(f"{arm} {statistics.median(r[0] for r in res[arm]):.0f}" for arm in arms)
-        print(f"width {width}: steps/s (median of {rounds}): {speed}")
+                    res[arm].append(run_lightning(cfg, batches, steps, warmup, int(arm[2:])))
+
+        def ratio(arm: str, clock: str) -> tuple[float, list[float]]:
+            rs = [lt[clock] / pl_[clock] for lt, pl_ in zip(res[arm], res["plain"])]
+            return statistics.median(rs), rs
+
+        speed = ", ".join(f"{arm} {statistics.median(r['wall'] for r in res[arm]):.0f}" for arm in arms)
+        print(f"width {width}, {steps} steps per run, steps/s (wall, median of {rounds}; k = steps per Lightning "
+              f"batch): {speed}; load average {os.getloadavg()[0]:.1f}")
         for arm in arms[1:]:
-            ratios = [lt[0] / pl_[0] for lt, pl_ in zip(res[arm], res["plain"])]
-            e2e = statistics.median(lt[1] / pl_[1] for lt, pl_ in zip(res[arm], res["plain"]))
-            print(f"  {arm}: per-round ratios {' '.join(f'{r:.2f}' for r in ratios)}; "
-                  f"end-to-end incl. Trainer setup {e2e:.2f}")
+            print(f"  lightning {arm}: per-round wall ratios {' '.join(f'{r:.2f}' for r in ratio(arm, 'wall')[1])}; "
+                  f"CPU-time ratio {ratio(arm, 'cpu')[0]:.2f}; end-to-end incl. setup {ratio(arm, 'e2e')[0]:.2f}")
         for arm in arms[1:]:
-            ratios = [lt[0] / pl_[0] for lt, pl_ in zip(res[arm], res["plain"])]
-            print(f"width {width} {arm} ratio lightning/plain: {statistics.median(ratios):.2f}")
+            print(f"width {width} lightning {arm} ratio lightning/plain: {ratio(arm, 'wall')[0]:.2f}", flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -93,6 +93,7 @@ def validate(config: Mapping) -> dict:
         raise ValueError(f"data: key n_train={n_train!r} is not allowed; expected null or an integer >= 1")
     dist = distributions.make(family, **data)              # validates every knob
     model = models.validate_config(dict(config.get("model") or {"model": "gan"}))
+    models.check_shape(model, dist.event_shape)             # e.g. a conv model on vector data
     train = dict(config.get("train") or {})
     bad = sorted(set(train) - set(TRAIN_KEYS))
     if bad:

@@ -11,7 +11,9 @@ every evaluation sees the same latent batch (PacGAN's fixed z) and training rand
 untouched. It computes
 
     nonfinite_fraction   share of sample rows with a NaN / inf entry (never a crash)
-    coverage             PRDC coverage, k = ``k``, against ``n_real`` fixed real samples
+    coverage             PRDC coverage, k = ``k``, against ``n_real`` fixed real samples, each
+                         sample flattened (images: pixel space; graphs: the adjacency rounded by
+                         metrics.graphs' rule, so a labelled-graph coverage, plus the signal)
     modes_captured, mode_hq_fraction   mode_stats, for families with modes; non-finite
                          samples are never high quality
     captured, n_modes    the captured mode indices (history only: for mode hopping)
@@ -21,6 +23,8 @@ monitors), and appends {"step": batches trained, "global_step": optimizer steps,
 ``history``. Every value is finite.
 """
 from __future__ import annotations
+
+import math
 
 import pytorch_lightning as pl
 import torch
@@ -41,12 +45,12 @@ class EvaluationCallback(pl.Callback):
         if isinstance(n_real, bool) or not isinstance(n_real, int) or n_real <= k:
             raise ValueError(f"EvaluationCallback: n_real={n_real!r} is not allowed; expected an integer > k={k}")
         if threshold is None:
-            threshold = chi_threshold(dist.traits.get("intrinsic_dim", dist.event_shape[0]))
+            threshold = chi_threshold(dist.traits.get("intrinsic_dim", math.prod(dist.event_shape)))
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
             raise ValueError(f"EvaluationCallback: threshold={threshold!r} is not allowed; expected a number > 0")
         self.dist, self.every, self.n_samples, self.seed, self.k = dist, every_n_steps, n_samples, seed, k
         self.threshold, self.modes = float(threshold), dist.modes
-        self.real = dist.sample(n_real, generator=torch.Generator().manual_seed(seed))
+        self.real = self._vectors(dist.sample(n_real, generator=torch.Generator().manual_seed(seed)))
         self._radius = knn_radii(self.real, k)
         self.history: list[dict] = []
         self._batches = 0
@@ -71,6 +75,16 @@ class EvaluationCallback(pl.Callback):
             logger.log_metrics(values, step=trainer.global_step)
         return values
 
+    def _vectors(self, x: torch.Tensor) -> torch.Tensor:
+        """Samples [n, *event_shape] as rows [n, D]; graphs rounded to 0/1 edges (NaN stays NaN)."""
+        if getattr(self.dist, "family", None) == "graphs":
+            from distributions.graph_ops import binarize
+            n = self.dist.event_shape[0]
+            a = x[..., :n]
+            a = torch.where(torch.isfinite(a), binarize(a.nan_to_num()), a)
+            x = torch.cat([a.to(x.dtype), x[..., n:]], -1)
+        return x.reshape(x.shape[0], -1)
+
     @torch.no_grad()
     def measure(self, pl_module) -> dict:
         """The cheap metrics of ``pl_module.sample(n_samples)`` under the fixed seed."""
@@ -79,7 +93,7 @@ class EvaluationCallback(pl.Callback):
         with torch.random.fork_rng(devices=fork):
             torch.manual_seed(self.seed)
             x = pl_module.sample(self.n_samples).detach()
-        x = x.reshape(x.shape[0], -1)
+        x = self._vectors(x.reshape(x.shape[0], *self.dist.event_shape))
         finite = torch.isfinite(x).all(dim=1)
         fake = x[finite].float()
         real = self.real.to(x.device)

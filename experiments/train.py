@@ -37,11 +37,11 @@ class Snapshots(pl.Callback):
     """Save generated-against-real PNGs every ``every`` training steps (and at the end)."""
 
     def __init__(self, real: torch.Tensor, every: int, folder: Path, seed: int):
-        self.real, self.every, self.folder, self.seed = real.numpy(), every, folder, seed
+        self.real, self.every, self.folder, self.seed = real.flatten(1).numpy(), every, folder, seed
 
     def _save(self, module, step: int) -> None:
         g = torch.Generator(device=module.device).manual_seed(self.seed)
-        fake = module.sample(len(self.real), generator=g).float().cpu().numpy()
+        fake = module.sample(len(self.real), generator=g).float().cpu().flatten(1).numpy()
         save_scatter(self.folder / f"step_{step:07d}.png", self.real, fake, f"step {step}")
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
@@ -53,8 +53,9 @@ class Snapshots(pl.Callback):
             self._save(module, module.steps)
 
 
-def run(config: Mapping[str, Any], out_dir: str | Path, *, quiet: bool = True) -> dict:
-    """Train one run of ``config`` (validated here too) and return its record."""
+def run(config: Mapping[str, Any], out_dir: str | Path, *, quiet: bool = True, save_state: bool = False) -> dict:
+    """Train one run of ``config`` (validated here too) and return its record. ``save_state``
+    also writes the trained module's final ``state_dict`` to ``out_dir/model.pt``."""
     cfg = validate(config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -71,7 +72,7 @@ def run(config: Mapping[str, Any], out_dir: str | Path, *, quiet: bool = True) -
             logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
             warnings.filterwarnings("ignore", module="pytorch_lightning")
         pl.seed_everything(seed, verbose=False)
-        module = models.build(cfg["model"], data_dim=math.prod(dist.event_shape))
+        module = models.build(cfg["model"], data_dim=math.prod(dist.event_shape), event_shape=dist.event_shape)
         data = DistributionDataModule(dist, batch_size=cfg["model"]["batch_size"], n_train=cfg["data"]["n_train"],
                                       seed=seed, steps=tr["steps"])
         evaluator = EvaluationCallback(dist, every_n_steps=tr["eval_every"], n_samples=tr["eval_samples"], seed=seed)
@@ -84,6 +85,8 @@ def run(config: Mapping[str, Any], out_dir: str | Path, *, quiet: bool = True) -
                              callbacks=callbacks, log_every_n_steps=cfg["model"]["check_every"],
                              enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
         trainer.fit(module, datamodule=data)
+        if save_state:
+            torch.save(module.state_dict(), out / "model.pt")
         record.update(status=module.status, diverged_at=module.diverged_at, steps=module.steps,
                       history=evaluator.history)
         # evaluations up to the divergence (the callback's own values are always finite)

@@ -20,9 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from . import checks
-from .pairwise import for_chunks, prepare, rows_per_chunk, sq_block
+from .pairwise import cpu_workers, for_chunks, prepare, rows_per_chunk, sq_block
 
 
+@cpu_workers
 def c2st_accuracy(real: torch.Tensor, fake: torch.Tensor, *, classifier: str = "knn",
                   generator: torch.Generator | None = None, hidden: int = 32, steps: int = 200,
                   max_per_class: int = 5000) -> float:

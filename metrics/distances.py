@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from . import checks
-from .pairwise import CHUNK, Prepared, for_chunks, prepare, rows_per_chunk, sq_block
+from .pairwise import CHUNK, Prepared, cpu_workers, for_chunks, prepare, rows_per_chunk, sq_block
 
 SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
 
@@ -40,6 +40,7 @@ def median_bandwidth(x: torch.Tensor, max_points: int = 1000) -> float:
     return s0
 
 
+@cpu_workers
 def mmd(x: torch.Tensor, y: torch.Tensor, *, bandwidths: list[float] | None = None,
         chunk: int = CHUNK) -> float:
     """Unbiased MMD^2 with the average of RBF kernels at ``bandwidths`` (see module docstring)."""
@@ -48,10 +49,18 @@ def mmd(x: torch.Tensor, y: torch.Tensor, *, bandwidths: list[float] | None = No
         bandwidths = [median_bandwidth(torch.cat([x, y])) * s for s in SCALES]
     if not isinstance(bandwidths, (list, tuple)) or not bandwidths:
         raise ValueError(f"bandwidths={bandwidths!r} is not allowed; expected a non-empty list of numbers > 0")
-    gammas = [1 / (2 * checks.positive("bandwidths", s) ** 2) for s in bandwidths]
+    widths = sorted((checks.positive("bandwidths", s) for s in bandwidths), reverse=True)
 
     def kernel(sq):
-        return sum(torch.exp(-g * sq).sum(dtype=torch.float64) for g in gammas) / len(gammas)
+        total, e, prev = 0.0, None, None
+        for s in widths:                          # widest first
+            if prev == 2 * s:                     # half the bandwidth: exp(-4a) = exp(-a)^4
+                e = e.square_().square_()
+            else:
+                e = torch.exp(sq * (-0.5 / (s * s)))
+            total = total + e.sum(dtype=torch.float64)
+            prev = s
+        return total / len(widths)
 
     X, Y = _prep(x, y)
     n, m = x.shape[0], y.shape[0]
@@ -61,6 +70,7 @@ def mmd(x: torch.Tensor, y: torch.Tensor, *, bandwidths: list[float] | None = No
     return float(kxx + kyy - 2 * kxy)
 
 
+@cpu_workers
 def energy_distance(x: torch.Tensor, y: torch.Tensor, *, chunk: int = CHUNK) -> float:
     """Energy distance 2 E|x - y| - E|x - x'| - E|y - y'| (unbiased within-set terms)."""
     x, y = _pair(x, y)

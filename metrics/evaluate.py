@@ -4,6 +4,14 @@
     ev["coverage"], ev.skipped          # ... plus {name: reason} for what was not computed
     json.dumps(ev.record())             # {"metrics": ..., "skipped": ..., "settings": ...}
 
+``samples`` is [n, *dist.event_shape] (any device); the sample-based metrics see each sample
+flattened to a vector. ``json.dumps(ev)`` gives the metrics alone, ``ev.record()`` keeps the
+reasons and the thresholds used.
+
+Families with their own ground truth dispatch to their metrics (same Evaluation type):
+``triangles`` -> metrics.triangles.TriangleMatcher (+ pixel-space sample metrics, precision and
+recall renamed pixel_*), ``graphs`` -> metrics.graphs.evaluate_graphs; see ``FAMILIES``.
+
 Metric names (all floats; a metric is either in the dict or in ``skipped``, never both):
 
     nonfinite_fraction     share of sample rows with a NaN / inf entry
@@ -12,7 +20,7 @@ Metric names (all floats; a metric is either in the dict or in ``skipped``, neve
     precision, recall      improved precision / recall, k = 3      metrics.manifold.prdc
     density, coverage      density / coverage, k = 5
     mmd2, energy_distance, sliced_wasserstein    metrics.distances
-    c2st_accuracy          metrics.c2st.c2st_accuracy
+    c2st_accuracy          metrics.c2st.c2st_accuracy (k-NN classifier)
     log_prob_mean          mean true log-density of the finite samples (where log_prob exists);
     log_prob_real_mean     the same for the real samples, its reference (= minus the entropy)
     support_precision      share of samples within ``support_tolerance`` of the true support
@@ -94,6 +102,8 @@ def evaluate(dist, samples: torch.Tensor, *, real: torch.Tensor | None = None,
         threshold = chi_threshold(dist.traits.get("intrinsic_dim", math.prod(event)))
     threshold = checks.positive("threshold", threshold)
 
+    if getattr(dist, "family", None) in FAMILIES:          # images, graphs: the family's own metrics
+        return FAMILIES[dist.family](dist, samples, real, generator, k_pr, k_dc, c2st)
     n = samples.shape[0]
     finite = torch.isfinite(samples.flatten(1)).all(dim=1)
     fake = samples[finite]
@@ -206,3 +216,81 @@ def support_tolerance(dist, real: torch.Tensor, threshold: float) -> tuple[float
     r = real.double()
     floor = 0.01 * ((r - r.mean(0)) ** 2).sum(1).mean().sqrt().item()
     return max(traits["noise"] * chi_threshold(codim), floor), "euclidean"
+
+
+# -- families with their own metrics -----------------------------------------------------------
+# Settings of the metrics.triangles.TriangleMatcher that ``evaluate`` fits (once per distribution
+# and settings, cached); tests may shrink them.
+TRIANGLE_MATCHER: dict = {"seed": 0}
+
+
+def _split_finite(out: dict, skipped: dict, why: str) -> tuple[dict, dict]:
+    """Non-finite values (e.g. a W1 over no on-manifold image) go to ``skipped``."""
+    for k, v in list(out.items()):
+        if not math.isfinite(v):
+            skipped[k] = why
+            del out[k]
+    return out, skipped
+
+
+def _common_skips(dist) -> dict:
+    skipped = {name: dist.missing.get("modes", "no discrete modes") for name in MODE_NAMES}
+    skipped.update(dict.fromkeys(["log_prob_mean", "log_prob_real_mean"],
+                                 dist.missing.get("log_prob", "no log_prob")))
+    return skipped
+
+
+def _triangles(dist, samples, real, generator, k_pr, k_dc, c2st) -> Evaluation:
+    """Triangle images: metrics.triangles.TriangleMatcher (precision / recall against the true
+    manifold, factor W1, component masses), plus the pixel-space sample metrics with precision /
+    recall renamed pixel_precision / pixel_recall. Non-finite images count against precision."""
+    from .triangles import TriangleMatcher
+    n = samples.shape[0]
+    finite = torch.isfinite(samples.flatten(1)).all(dim=1)
+    fake = samples[finite].float().cpu()
+    real = real.float().cpu()
+    share = len(fake) / n
+    out, skipped = {"nonfinite_fraction": 1 - share}, _common_skips(dist)
+    settings = {"n_samples": n, "n_real": real.shape[0], "k_precision_recall": k_pr, "k_density_coverage": k_dc,
+                "triangle_matcher": dict(TRIANGLE_MATCHER)}
+    names = ("precision", "recall", "precision_with_gaps", "gap_mass", "components_captured", "component_kl")
+    if len(fake):
+        m = TriangleMatcher(dist, **TRIANGLE_MATCHER).fit()
+        tri = m.evaluate(fake)
+        settings.update(triangle_threshold=tri.pop("threshold"), recall_tolerance=tri.pop("recall_tolerance"))
+        tri["precision"] *= share
+        tri["precision_with_gaps"] *= share
+        out.update(tri)
+    else:
+        skipped.update(dict.fromkeys(names, "no finite sample"))
+    pix, pix_skipped = _sample_based(dist, real, fake, n, torch.Generator().manual_seed(0), k_pr, k_dc, c2st, settings)
+    for key in ("precision", "recall"):
+        if key in pix:
+            pix[f"pixel_{key}"] = pix.pop(key)
+        if key in pix_skipped:
+            pix_skipped[f"pixel_{key}"] = pix_skipped.pop(key)
+    out.update(pix)
+    skipped.update(pix_skipped)
+    skipped["support_precision"] = "see precision (residual to the recovered triangle, metrics.triangles)"
+    skipped["support_coverage"] = "see recall (held-out real images near an on-manifold sample)"
+    out, skipped = _split_finite(out, skipped, "undefined: no on-manifold sample")
+    return Evaluation(out, skipped, settings)
+
+
+def _graphs(dist, samples, real, generator, k_pr, k_dc, c2st) -> Evaluation:
+    """Graphs: metrics.graphs.evaluate_graphs (connectedness, degree / clustering / spectral MMD,
+    uniqueness, signal and mode metrics), rounded by its rule."""
+    from .graphs import evaluate_graphs
+    n = samples.shape[0]
+    finite = torch.isfinite(samples.flatten(1)).all(dim=1)
+    skipped = _common_skips(dist)
+    settings = {"n_samples": n, "n_real": real.shape[0]}
+    if int(finite.sum()) < 3:
+        skipped["graph_metrics"] = f"{int(finite.sum())} finite graphs: graph metrics need at least 3"
+        return Evaluation({"nonfinite_fraction": 1 - finite.double().mean().item()}, skipped, settings)
+    out = evaluate_graphs(dist, samples.float().cpu(), real=real.float().cpu())
+    out, skipped = _split_finite(out, skipped, "undefined for these graphs")
+    return Evaluation(out, skipped, settings)
+
+
+FAMILIES = {"triangles": _triangles, "graphs": _graphs}

@@ -9,19 +9,25 @@ neighbour in its own set excluding p itself, and B(p, r) the open ball (strict <
     coverage  = (1/n) #{i : some Y_j in B(X_i, NND_k(X_i))}
 
 The lab uses k = 3 for precision / recall and k = 5 for density / coverage. Two samples of the
-same distribution give coverage near 1 - 2^-k and density near 1. Everything runs in chunks on
-the inputs' device; decisions are exact (see ``metrics.pairwise``).
+same distribution give coverage near 1 - 2^-k and density near 1. Also here: ``knn_radii`` and
+``coverage`` (coverage alone, reusing the radii of a fixed real set: the training callback) and
+``support_coverage`` (coverage of the true support's points). Everything runs in chunks on the
+inputs' device, and every decision equals a float64 brute-force computation exactly, ties at
+the strict < included (see ``metrics.pairwise``).
 """
 from __future__ import annotations
+
+import threading
 
 import torch
 
 from . import checks
-from .pairwise import (CHUNK, Prepared, any_, any_inside_cols, choose_dtype, count, exact_pairs,
-                       for_chunks, inside_rows, kth_nearest, knn_radius, prepare, rows_per_chunk,
-                       sq_block)
+from .pairwise import (CHUNK, Prepared, any_, any_inside_cols, choose_dtype, count, cpu_workers,
+                       exact_pairs, for_chunks, inside_rows, kth_nearest, knn_radius, prepare,
+                       rows_per_chunk, sq_block)
 
 
+@cpu_workers
 def prdc(real: torch.Tensor, fake: torch.Tensor, k: int = 5, *, chunk: int = CHUNK,
          dtype: torch.dtype | None = None) -> dict[str, float]:
     """Precision, recall, density and coverage of ``fake`` against ``real`` with k neighbours.
@@ -47,6 +53,8 @@ def prdc(real: torch.Tensor, fake: torch.Tensor, k: int = 5, *, chunk: int = CHU
 
     real_inside = torch.zeros(n, dtype=torch.bool, device=real.device)    # recall
     real_count = torch.zeros(n, dtype=torch.int32, device=real.device)    # density, coverage
+    fake_inside = torch.zeros(m, dtype=torch.bool, device=real.device)    # precision
+    lock = threading.Lock()
 
     def block(lo, hi):
         sq = sq_block(R, F, lo, hi)
@@ -54,11 +62,11 @@ def prdc(real: torch.Tensor, fake: torch.Tensor, k: int = 5, *, chunk: int = CHU
         in_real_ball = inside_rows(sq, r_real[lo:hi], R.sqnorm[lo:hi], R.kappa, pair)   # [c, m]
         real_count[lo:hi] = count(in_real_ball, 1)
         real_inside[lo:hi] = any_inside_cols(sq, r_fake, F.sqnorm, F.kappa, pair)
-        return any_(in_real_ball, 0)                                    # fakes inside: precision
+        hit = any_(in_real_ball, 0)
+        with lock:                       # shared by all blocks (blocks may run on threads)
+            fake_inside.logical_or_(hit)
 
-    fake_inside = torch.zeros(m, dtype=torch.bool, device=real.device)
-    for part in for_chunks(block, n, rows_per_chunk(m, chunk), real.device):
-        fake_inside |= part
+    for_chunks(block, n, rows_per_chunk(m, chunk), real.device)
     return {
         "precision": fake_inside.double().mean().item(),
         "recall": real_inside.double().mean().item(),
@@ -71,6 +79,7 @@ def _pairs(a: Prepared, b: Prepared, lo: int):
     return lambda i, j: exact_pairs(a.exact, b.exact, lo + i, j)
 
 
+@cpu_workers
 def knn_radii(x: torch.Tensor, k: int, *, chunk: int = CHUNK) -> torch.Tensor:
     """NND_k of every point of ``x`` [n, D] (k-th neighbour in x, excluding the point itself),
     float64 [n]; pass it to ``coverage`` to reuse the radii of a fixed real set."""
@@ -79,6 +88,7 @@ def knn_radii(x: torch.Tensor, k: int, *, chunk: int = CHUNK) -> torch.Tensor:
     return knn_radius(prepare(x, x.double().mean(0)), k, chunk)
 
 
+@cpu_workers
 def coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5, *, radius: torch.Tensor | None = None,
              chunk: int = CHUNK) -> float:
     """Coverage alone (see module docstring): share of real points whose k-NN ball holds a fake
@@ -94,12 +104,14 @@ def coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5, *, radius: torc
     return _covered(prepare(real, centre), radius.double(), prepare(fake, centre), chunk)
 
 
+@cpu_workers
 def support_coverage(support: torch.Tensor, real: torch.Tensor, fake: torch.Tensor, k: int = 5,
                      *, chunk: int = CHUNK) -> float:
     """Share of the true support covered by ``fake``: support points (evenly spaced on the
     clean support) with a fake point closer than their k-th nearest ``real`` sample (strict <).
     This is coverage with the support points as centres: near 1 - 2^-k for a perfect generator
-    whatever the dimension, and blind to how the real samples crowd the support."""
+    whatever the dimension, and it weighs the support evenly (by length or area), not by where
+    the real samples crowd."""
     for name, x in (("support", support), ("real", real), ("fake", fake)):
         checks.points(name, x)
     checks.same_space("support", support, "real", real)

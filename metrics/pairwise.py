@@ -19,6 +19,7 @@ against |x|^2 ~ 1); ``choose_dtype`` then picks float64.
 """
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -30,8 +31,8 @@ PAD = 3                  # extra k-NN candidates taken per row before the exact 
 
 class Prepared(NamedTuple):
     exact: torch.Tensor   # [n, D] float64, as given (the exact path never centres)
-    left: torch.Tensor    # [n, D + 2] float64: [x, |x|^2, 1] of the centred x
-    right: torch.Tensor   # [n, D + 2] float64: [-2x, 1, |x|^2] of the centred x
+    left: torch.Tensor    # [n, D + 2] matmul dtype: [x, |x|^2, 1] of the centred x
+    right: torch.Tensor   # [n, D + 2] matmul dtype: [-2x, 1, |x|^2] of the centred x
     sqnorm: torch.Tensor  # [n] float64, |x|^2 of the centred x
     kappa: float          # rounding bound factor (see module docstring)
 
@@ -51,10 +52,10 @@ def prepare(x: torch.Tensor, centre: torch.Tensor, dtype: torch.dtype = torch.fl
 
 
 def choose_dtype(sets, centre: torch.Tensor, k: int, chunk: int = CHUNK) -> torch.dtype:
-    """float32 when its rounding band is tiny next to the k-NN radii of every set (checked on up
-    to 256 evenly spaced points of each), else float64. Only speed depends on the choice: the
-    bands keep every decision exact either way. Tight modes far from the centre (the classic
-    toys) and duplicated points need float64."""
+    """float32 when its rounding band is below a tenth of the squared k-NN radius for 99% of up
+    to 256 evenly spaced points of every set, else float64. Only speed depends on the choice:
+    the bands keep every decision exact either way (a wide band means many exact recomputes).
+    Tight modes far from the centre (the classic toys) and duplicated points get float64."""
     kappa32 = 4 * (sets[0].shape[1] + 4) * UNIT[torch.float32]
     for x in sets:
         p = prepare(x, centre)
@@ -71,28 +72,48 @@ def rows_per_chunk(n_columns: int, chunk: int = CHUNK) -> int:
     return max(1, chunk // max(n_columns, 1))
 
 
-def for_chunks(fn, n_rows: int, step: int, device: torch.device) -> list:
-    """[fn(lo, hi) for each block of ``step`` rows], in order.
+_workers = 1    # Python threads for ``for_chunks``; set by ``cpu_workers``
 
-    On CPU the blocks run on ``torch.get_num_threads()`` Python threads with single-threaded
-    torch ops (the setting is restored afterwards): one block's ops are too small to gain from
-    intra-op threads, and on a busy machine the barriers of those threads made chunked code
-    several times slower. ``fn`` must write only its own rows of shared outputs."""
-    workers = torch.get_num_threads() if device.type == "cpu" else 1
-    step = min(step, -(-n_rows // workers))          # at least one block per worker
+
+def cpu_workers(fn):
+    """Decorator for the public entry points: run ``fn`` with single-threaded torch ops and let
+    ``for_chunks`` spread its blocks over the ``torch.get_num_threads()`` threads instead (the
+    setting is restored afterwards). One block's ops are too small to gain from intra-op
+    threads, and on a busy machine those threads' barriers made chunked code several times
+    slower. Not meant for calls from several Python threads at once (the setting is global)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        global _workers
+        threads = torch.get_num_threads()
+        if _workers > 1 or threads == 1:          # nested call, or nothing to spread
+            return fn(*args, **kwargs)
+        torch.set_num_threads(1)
+        _workers = threads
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _workers = 1
+            torch.set_num_threads(threads)
+    return wrapper
+
+
+def for_chunks(fn, n_rows: int, step: int, device: torch.device) -> list:
+    """[fn(lo, hi) for each block of at most ``step`` rows], in order; on CPU inside
+    ``cpu_workers`` the blocks run on a pool of Python threads. ``fn`` must write only its own
+    rows of shared outputs (or take a lock)."""
+    workers = _workers if device.type == "cpu" else 1
+    # At least 8 blocks, whatever the number of workers: work for every worker, and float sums
+    # grouped the same way with any thread count (same metrics on any CPU setting).
+    step = min(step, -(-n_rows // 8))
     bounds = [(lo, min(lo + step, n_rows)) for lo in range(0, n_rows, step)]
     if workers == 1 or len(bounds) == 1:
         return [fn(lo, hi) for lo, hi in bounds]
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(lambda b: fn(*b), bounds))
-    finally:
-        torch.set_num_threads(workers)
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda b: fn(*b), bounds))
 
 
 def sq_block(a: Prepared, b: Prepared, lo: int, hi: int) -> torch.Tensor:
-    """Approximate squared distances of a[lo:hi] to every point of b: float64 [hi - lo, len(b)]."""
+    """Approximate squared distances of a[lo:hi] to every point of b: [hi - lo, len(b)]."""
     return a.left[lo:hi] @ b.right.T
 
 

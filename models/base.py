@@ -1,7 +1,9 @@
 """What the GAN and the VAE share: the training step loop, sync-free loss bookkeeping, divergence.
 
 A batch is a tensor [batch_size, data_dim] (one step) or [K, batch_size, data_dim] (K steps in one
-Lightning batch, which spreads Lightning's per-batch cost over K steps). A step is one update of
+Lightning batch, which spreads Lightning's per-batch cost over K steps); shaped data
+[batch_size, *event_shape] (images, graphs) is flattened first, so ``train_step`` and ``sample``
+always see flat rows. A step is one update of
 the first optimiser (GAN: the critic), the only one stepped through Lightning, so
 ``trainer.global_step`` counts steps and ``Trainer(max_steps=...)`` stops at exactly that many,
 also inside a K-step batch. The other updates (GAN generator) and every backward pass call plain
@@ -27,9 +29,14 @@ from pytorch_lightning.strategies import SingleDeviceStrategy
 class LabModule(pl.LightningModule):
     loss_names: tuple[str, ...] = ()
 
-    def __init__(self, config: dict, data_dim: int):
+    def __init__(self, config: dict, data_dim: int, event_shape: tuple[int, ...] | None = None):
         super().__init__()
-        self.save_hyperparameters({"config": dict(config), "data_dim": data_dim})
+        event_shape = (int(data_dim),) if event_shape is None else tuple(int(d) for d in event_shape)
+        if math.prod(event_shape) != data_dim:
+            raise ValueError(f"{type(self).__name__}: event_shape={event_shape} is not allowed; expected "
+                             f"a shape of data_dim={data_dim} entries")
+        self.save_hyperparameters({"config": dict(config), "data_dim": data_dim, "event_shape": event_shape})
+        self.event_shape = event_shape    # batches arrive [B, *event_shape] or flat; train_step sees [B, data_dim]
         self.automatic_optimization = False
         self.config, self.data_dim = dict(config), int(data_dim)
         self.steps = 0                    # batches trained so far
@@ -46,6 +53,9 @@ class LabModule(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         x = batch[0] if isinstance(batch, (list, tuple)) else batch
         trainer = self.trainer
+        e = len(self.event_shape)
+        if e > 1 and tuple(x.shape[-e:]) == self.event_shape:      # shaped data (images, graphs): flatten
+            x = x.flatten(x.dim() - e)
         for xb in (x if x.dim() == 3 else (x,)):
             if self.diverged_at is not None:
                 trainer.should_stop = True             # e.g. fit called again after a divergence

@@ -29,7 +29,17 @@ KEYS = {
     "g_width": Key(128, "generator hidden width", "int", low=1),
     "g_depth": Key(3, "generator hidden layers", "int", low=0),
     "g_norm": Key("none", "generator normalisation layer", "choice", choices=("none", "layer", "batch")),
-    "d_arch": Key("mlp", "critic architecture: MLP or maxout (PacGAN)", "choice", choices=("mlp", "maxout")),
+    "arch": Key("mlp", "network family: MLPs (any data), DCGAN-style convolutions (images [C, H, W]) or "
+                "a symmetric edge generator (graphs [N, N(+1)]); see models.conv, models.graph", "choice",
+                choices=("mlp", "conv", "graph")),
+    "channels": Key(None, "base channels of the conv generator and critic; arch conv only (default 32)",
+                    "int", low=1),
+    "edges": Key(None, "graph generator edges: straight_through (hard Bernoulli, Gumbel gradient) or relaxed; "
+                 "arch graph only (default straight_through)", "choice", choices=("straight_through", "relaxed")),
+    "temperature": Key(None, "temperature of the edge relaxation; arch graph only (default 0.5)", low=0,
+                       low_open=True),
+    "d_arch": Key("mlp", "critic architecture: MLP or maxout (PacGAN); gcn (dense GCN) with arch graph; "
+                  "arch conv uses its conv critic (keep mlp)", "choice", choices=("mlp", "maxout", "gcn")),
     "d_width": Key(128, "critic hidden width", "int", low=1),
     "d_depth": Key(3, "critic hidden layers", "int", low=0),
     "d_norm": Key("none", "critic normalisation layer", "choice", choices=("none", "layer")),
@@ -63,6 +73,7 @@ def check(config: dict) -> dict:
         elif cfg[name] is not None:
             raise inconsistent("gan", name, given(name), f"it applies to loss {' or '.join(map(repr, users))}, "
                                f"not {cfg['loss']!r}")
+    _check_arch(cfg, given)
     if cfg["d_arch"] == "maxout":
         cfg["maxout_pieces"] = 5 if cfg["maxout_pieces"] is None else cfg["maxout_pieces"]
     elif cfg["maxout_pieces"] is not None:
@@ -72,23 +83,42 @@ def check(config: dict) -> dict:
     return cfg
 
 
+def _check_arch(cfg: dict, given) -> None:
+    arch = cfg["arch"]
+    for key, owner, default in (("channels", "conv", 32), ("edges", "graph", "straight_through"),
+                                ("temperature", "graph", 0.5)):
+        if arch == owner:
+            cfg[key] = default if cfg[key] is None else cfg[key]
+        elif cfg[key] is not None:
+            raise inconsistent("gan", key, given(key), f"it applies to arch {owner!r}, not {arch!r}")
+    if cfg["d_arch"] == "gcn" and arch != "graph":
+        raise inconsistent("gan", "d_arch", given("d_arch"), f"it applies to arch 'graph', not {arch!r}")
+    if arch == "conv" and cfg["d_arch"] != "mlp":
+        raise inconsistent("gan", "d_arch", given("d_arch"), "arch 'conv' uses its conv critic: keep d_arch 'mlp'")
+
+
 class GAN(LabModule):
     loss_names = ("loss_d", "loss_g")
 
-    def __init__(self, config: dict, data_dim: int):
+    def __init__(self, config: dict, data_dim: int, event_shape: tuple[int, ...] | None = None):
         cfg = check(config)
-        super().__init__(cfg, data_dim)
+        super().__init__(cfg, data_dim, event_shape)
         self.objective = objectives.OBJECTIVES[cfg["loss"]]
         self.constants = {k: cfg[k] for k in self.objective.constants}
-        self.generator = mlp(cfg["latent_dim"], data_dim, width=cfg["g_width"], depth=cfg["g_depth"],
-                             activation=cfg["activation"], norm=cfg["g_norm"])
-        d_in = data_dim * cfg["pack"]
-        if cfg["d_arch"] == "maxout":
-            self.critic = maxout_mlp(d_in, 1, width=cfg["d_width"], depth=cfg["d_depth"], pieces=cfg["maxout_pieces"],
-                                     norm=cfg["d_norm"], spectral_norm=cfg["spectral_norm"])
+        if cfg["arch"] != "mlp":                       # models.conv / models.graph: flat in, flat out
+            from . import conv, graph
+            self.generator, self.critic = {"conv": conv, "graph": graph}[cfg["arch"]].gan_nets(cfg, self.event_shape)
         else:
-            self.critic = mlp(d_in, 1, width=cfg["d_width"], depth=cfg["d_depth"], activation=cfg["activation"],
-                              norm=cfg["d_norm"], spectral_norm=cfg["spectral_norm"])
+            self.generator = mlp(cfg["latent_dim"], data_dim, width=cfg["g_width"], depth=cfg["g_depth"],
+                                 activation=cfg["activation"], norm=cfg["g_norm"])
+            d_in = data_dim * cfg["pack"]
+            if cfg["d_arch"] == "maxout":
+                self.critic = maxout_mlp(d_in, 1, width=cfg["d_width"], depth=cfg["d_depth"],
+                                         pieces=cfg["maxout_pieces"], norm=cfg["d_norm"],
+                                         spectral_norm=cfg["spectral_norm"])
+            else:
+                self.critic = mlp(d_in, 1, width=cfg["d_width"], depth=cfg["d_depth"], activation=cfg["activation"],
+                                  norm=cfg["d_norm"], spectral_norm=cfg["spectral_norm"])
         self.generator_ema = None
         if cfg["ema_decay"] > 0:
             self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
@@ -116,7 +146,8 @@ class GAN(LabModule):
         net = self.generator_ema if self.generator_ema is not None else self.generator
         training = net.training
         net.eval()
-        x = net(self.prior(n, generator))
+        z = self.prior(n, generator)
+        x = net(z, generator=generator) if getattr(net, "takes_generator", False) else net(z)   # graph edge noise
         net.train(training)
         return x
 

@@ -1,4 +1,9 @@
-"""A VAE with a Gaussian encoder and a Gaussian decoder, as a LightningModule.
+"""A VAE with a Gaussian encoder and a Gaussian (or Bernoulli) decoder, as a LightningModule.
+
+``arch``: MLPs, conv encoder / decoder for images (models.conv), or an MLP with a Bernoulli
+edge decoder for graphs (models.graph). ``likelihood: bernoulli`` replaces the Gaussian with
+independent Bernoulli entries (logits from the decoder; ``sample`` returns the probabilities,
+for graphs it draws edges).
 
 Decoder variance: ``fixed`` (``decoder_std``), ``shared`` (one learned std per data dimension)
 or ``learned`` (the decoder outputs a std for every z). The training loss is
@@ -19,6 +24,13 @@ LOG_2PI = math.log(2 * math.pi)
 KEYS = {
     "model": Key("vae", "model kind", "choice", choices=("vae",)),
     "latent_dim": Key(2, "dimension of the latent variable", "int", low=1),
+    "arch": Key("mlp", "network family: MLPs (any data), conv encoder and decoder (images [C, H, W]) or an "
+                "MLP with a symmetric Bernoulli edge decoder (graphs [N, N(+1)])", "choice",
+                choices=("mlp", "conv", "graph")),
+    "likelihood": Key(None, "decoder p(x|z): gaussian, or bernoulli (data in [0, 1]; sample() returns the "
+                      "probabilities); default gaussian for mlp, bernoulli for conv; graph: bernoulli edges "
+                      "(a signal column is gaussian)", "choice", choices=("gaussian", "bernoulli")),
+    "channels": Key(None, "base channels of the conv encoder and decoder; arch conv only (default 32)", "int", low=1),
     "enc_width": Key(128, "encoder hidden width", "int", low=1),
     "enc_depth": Key(3, "encoder hidden layers", "int", low=0),
     "dec_width": Key(128, "decoder hidden width", "int", low=1),
@@ -41,6 +53,15 @@ KEYS = {
 def check(config: dict) -> dict:
     """Validate a VAE config; returns it with every default filled in."""
     cfg = resolve("vae", KEYS, config)
+    arch = cfg["arch"]
+    if cfg["likelihood"] is None:
+        cfg["likelihood"] = "gaussian" if arch == "mlp" else "bernoulli"
+    elif arch == "graph" and cfg["likelihood"] != "bernoulli":
+        raise inconsistent("vae", "likelihood", config["likelihood"], "arch 'graph' decodes Bernoulli edges")
+    if arch == "conv":
+        cfg["channels"] = 32 if cfg["channels"] is None else cfg["channels"]
+    elif cfg["channels"] is not None:
+        raise inconsistent("vae", "channels", config["channels"], f"it applies to arch 'conv', not {arch!r}")
     if cfg["decoder_var"] == "fixed" and cfg["decoder_std"] is None:
         raise inconsistent("vae", "decoder_std", None, f"decoder_var 'fixed' requires it; expected {KEYS['decoder_std'].allowed()}")
     if cfg["decoder_var"] != "fixed" and cfg["decoder_std"] is not None:
@@ -52,15 +73,26 @@ def check(config: dict) -> dict:
 class VAE(LabModule):
     loss_names = ("loss", "recon", "kl")
 
-    def __init__(self, config: dict, data_dim: int):
+    def __init__(self, config: dict, data_dim: int, event_shape: tuple[int, ...] | None = None):
         cfg = check(config)
-        super().__init__(cfg, data_dim)
+        super().__init__(cfg, data_dim, event_shape)
+        self.decoder_log_std, self.head = None, None      # head: p(x|z) other than the Gaussian decode
+        if cfg["arch"] != "mlp":                          # models.conv / models.graph: flat in, flat out
+            from . import conv, graph
+            self.encoder, self.decoder, self.head = {"conv": conv, "graph": graph}[cfg["arch"]].vae_nets(
+                cfg, self.event_shape)
+            if self.head is None and cfg["decoder_var"] == "shared":
+                self.decoder_log_std = torch.nn.Parameter(torch.zeros(data_dim))
+            return
         net = dict(activation=cfg["activation"], norm=cfg["norm"])
         self.encoder = mlp(data_dim, 2 * cfg["latent_dim"], width=cfg["enc_width"], depth=cfg["enc_depth"], **net)
-        out = 2 * data_dim if cfg["decoder_var"] == "learned" else data_dim
+        bernoulli = cfg["likelihood"] == "bernoulli"
+        out = 2 * data_dim if cfg["decoder_var"] == "learned" and not bernoulli else data_dim
         self.decoder = mlp(cfg["latent_dim"], out, width=cfg["dec_width"], depth=cfg["dec_depth"], **net)
-        self.decoder_log_std = None
-        if cfg["decoder_var"] == "shared":
+        if bernoulli:
+            from .conv import BernoulliHead
+            self.head = BernoulliHead()
+        elif cfg["decoder_var"] == "shared":
             self.decoder_log_std = torch.nn.Parameter(torch.zeros(data_dim))
 
     def configure_optimizers(self):
@@ -81,6 +113,13 @@ class VAE(LabModule):
         mu, log_std = self.encoder(x).chunk(2, dim=-1)
         return mu, log_std
 
+    def _log_px(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) summed over dimensions, [...]."""
+        if self.head is not None:
+            return self.head.log_prob(x, self.decoder(z))
+        mean, dec_log_std = self.decode(z)
+        return self._log_normal(x, mean, dec_log_std)
+
     @staticmethod
     def _log_normal(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
         return (-0.5 * ((x - mean) / log_std.exp()) ** 2 - log_std - 0.5 * LOG_2PI).sum(-1)
@@ -90,8 +129,7 @@ class VAE(LabModule):
         mu, log_std = self.encode(x)
         eps = torch.randn(mu.shape, device=mu.device if generator is None else generator.device,
                           generator=generator).to(mu)
-        mean, dec_log_std = self.decode(mu + log_std.exp() * eps)
-        recon = self._log_normal(x, mean, dec_log_std)
+        recon = self._log_px(x, mu + log_std.exp() * eps)
         kl = 0.5 * (mu ** 2 + (2 * log_std).exp() - 2 * log_std - 1).sum(-1)
         return recon, kl
 
@@ -113,8 +151,7 @@ class VAE(LabModule):
             eps = torch.randn((kk, *mu.shape), device=mu.device if generator is None else generator.device,
                               generator=generator).to(mu)
             z = mu + log_std.exp() * eps                                              # [kk, n, L]
-            mean, dec_log_std = self.decode(z)
-            log_w = (self._log_normal(x, mean, dec_log_std) + self._log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
+            log_w = (self._log_px(x, z) + self._log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
                      - self._log_normal(z, mu, log_std))
             parts.append(torch.logsumexp(log_w, dim=0))
         return torch.logsumexp(torch.stack(parts), dim=0) - math.log(k)
@@ -124,6 +161,8 @@ class VAE(LabModule):
         """``n`` samples of the model [n, data_dim] on the module's device: z ~ N(0, I), x ~ p(x|z)."""
         device = self.device if generator is None else generator.device
         z = torch.randn(n, self.config["latent_dim"], device=device, generator=generator).to(self.device)
+        if self.head is not None:
+            return self.head.sample(self.decoder(z), generator, mean_only=mean_only)
         mean, log_std = self.decode(z)
         if mean_only:
             return mean

@@ -104,7 +104,7 @@ def test_callback_records_logs_and_summarises(tmp_path):
     module = ModeHopper(ring.modes.centres)
     logger = pl.loggers.CSVLogger(tmp_path, name="eval")
     trainer = pl.Trainer(max_epochs=1, callbacks=[cb], logger=logger, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=50)
+                         enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=5)
     trainer.fit(module)
     assert [h["step"] for h in cb.history] == [4, 8, 12, 14]       # every 4 batches + the end
     assert [h["captured"] for h in cb.history] == [[1], [2], [3], [3]]

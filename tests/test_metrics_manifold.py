@@ -55,6 +55,23 @@ def test_prdc_equals_brute_force_exactly(name, real, fake, k):
     assert torch.equal(knn_radii(real, k), dist_matrix(real, real).sort(dim=1).values[:, k])
 
 
+def test_threaded_blocks_give_the_same_answer():
+    """On CPU with several torch threads the blocks run on a thread pool (the suite itself runs
+    single-threaded): same numbers, and the thread setting comes back."""
+    from metrics.distances import mmd
+    real, fake = torch.randn(900, 3, generator=gen(12)), torch.randn(700, 3, generator=gen(13))
+    ref = prdc_reference(real, fake, 4)
+    before = torch.get_num_threads()
+    one = mmd(real, fake)
+    torch.set_num_threads(2)
+    try:
+        assert prdc(real, fake, 4, chunk=20000) == ref
+        assert mmd(real, fake) == one                 # sums grouped alike: bitwise the same
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_collapsed_and_duplicated_fakes():
     real = torch.randn(400, 3, generator=gen(8))
     noise = torch.randn(200, 3, generator=gen(9))

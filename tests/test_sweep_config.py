@@ -67,3 +67,8 @@ def test_bad_sweep_is_one_line(changes, needle):
     with pytest.raises(ValueError) as err:
         build_sweep(tiny(**changes), "s")
     assert needle in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_model_that_does_not_fit_the_data_fails_before_any_trial():
+    with pytest.raises(ValueError, match="arch='conv' is not allowed for data of event shape"):
+        build_sweep(tiny(model={"model": "gan", "arch": "conv"}), "s")
