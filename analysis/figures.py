@@ -16,7 +16,7 @@ from pathlib import Path
 
 from experiments import store
 
-from . import plots
+from . import classics, plots
 from .table import load
 
 CONFIGS = Path(__file__).resolve().parent.parent / "experiments" / "configs" / "figures"
@@ -27,7 +27,7 @@ class Figure:
     title: str
     full: str                       # sweep config (file name under CONFIGS, or a path)
     quick: str
-    kind: str                       # heatmap | curve | onset
+    kind: str                       # heatmap | curve | onset | paper_table | contours | gap_curve | ...
     args: dict = field(default_factory=dict)
 
     def config(self, quick: bool) -> Path:
@@ -44,8 +44,60 @@ FIGURES = {
                              dict(x="n_components", y="gap_fraction", metric="support_precision")),
     "wavy_coverage": Figure("Wavy ring: coverage of the real samples, GAN vs VAE", "wavy.yaml", "wavy_quick.yaml",
                             "heatmap", dict(x="frequency", y="amplitude", metric="coverage")),
+    "triangles_precision": Figure("Triangles cut into k pieces, blurred: share of images on the manifold, "
+                                  "conv GAN vs conv VAE", "triangles.yaml", "triangles_quick.yaml", "heatmap",
+                                  dict(x="n_components", y="blur", metric="precision")),
+    "triangles_recall": Figure("Triangles cut into k pieces, blurred: recall of held-out real images, "
+                               "conv GAN vs conv VAE", "triangles.yaml", "triangles_quick.yaml", "heatmap",
+                               dict(x="n_components", y="blur", metric="recall")),
+    "graphs_connected": Figure("Erdos-Renyi graphs: share of generated graphs connected, graph GAN vs graph VAE",
+                               "graphs.yaml", "graphs_quick.yaml", "heatmap",
+                               dict(x="connectivity", y="n_nodes", metric="connected_fake")),
+    "graphs_degree_mmd": Figure("Erdos-Renyi graphs: degree MMD^2 (RBF, sigma 0.1), graph GAN vs graph VAE",
+                                "graphs.yaml", "graphs_quick.yaml", "heatmap",
+                                dict(x="connectivity", y="n_nodes", metric="mmd2_degree_rbf_0.1")),
+    "graphs_spectral_mmd": Figure("Erdos-Renyi graphs: spectral MMD^2 (RBF, sigma 0.1), graph GAN vs graph VAE",
+                                  "graphs.yaml", "graphs_quick.yaml", "heatmap",
+                                  dict(x="connectivity", y="n_nodes", metric="mmd2_spectrum_rbf_0.1")),
 }
-KINDS = {"heatmap": plots.heatmap, "curve": plots.curve, "onset": plots.onset}
+# The classic synthetic benchmarks (REFERENCES.md section 1; analysis/classics.py): the published
+# setups in experiments/configs/figures/classic_*.yaml, shown in each paper's table layout.
+_MODES = ("modes_captured", "mode_hq_percent", "mode_reverse_kl")
+CLASSICS = {
+    "pacgan_ring": Figure("PacGAN 2-D ring: GAN and PacGAN2-4, modes / high quality / reverse KL (Lin et al. 2018)",
+                          "classic_pacgan_ring.yaml", "classic_pacgan_ring_quick.yaml", "paper_table",
+                          dict(metrics=_MODES, paper="pacgan_ring")),
+    "pacgan_grid": Figure("PacGAN 2-D grid: GAN and PacGAN2-4, modes / high quality / reverse KL (Lin et al. 2018)",
+                          "classic_pacgan_grid.yaml", "classic_pacgan_grid_quick.yaml", "paper_table",
+                          dict(metrics=_MODES, paper="pacgan_grid")),
+    "veegan_ring": Figure("VEEGAN-style 2-D ring, 2 x 128 nets: modes / high quality (Srivastava et al. 2017)",
+                          "classic_veegan_ring.yaml", "classic_veegan_ring_quick.yaml", "paper_table",
+                          dict(metrics=_MODES[:2], paper="veegan_ring")),
+    "veegan_grid": Figure("VEEGAN-style 2-D grid, 2 x 128 nets: modes / high quality (Srivastava et al. 2017)",
+                          "classic_veegan_grid.yaml", "classic_veegan_grid_quick.yaml", "paper_table",
+                          dict(metrics=_MODES[:2], paper="veegan_grid")),
+    "wgangp_8gaussians": Figure("WGAN-GP toy 8gaussians: WGAN-GP vs non-saturating GAN, samples and critic",
+                                "classic_wgangp_8gaussians.yaml", "classic_wgangp_8gaussians_quick.yaml",
+                                "contours", dict(metrics=_MODES)),
+    "wgangp_25gaussians": Figure("WGAN-GP toy 25gaussians: WGAN-GP vs non-saturating GAN, samples and critic",
+                                 "classic_wgangp_25gaussians.yaml", "classic_wgangp_25gaussians_quick.yaml",
+                                 "contours", dict(metrics=_MODES)),
+    "wgangp_swissroll": Figure("WGAN-GP toy swissroll (arc-length roll): WGAN-GP vs non-saturating GAN, samples and "
+                               "critic", "classic_wgangp_swissroll.yaml", "classic_wgangp_swissroll_quick.yaml",
+                               "contours", dict(metrics=("support_precision", "support_coverage"))),
+    "disconnected_lines": Figure("Disconnected segments: mass in the gaps against the number of components, "
+                                 "WGAN-GP vs VAE", "classic_disconnected_lines.yaml",
+                                 "classic_disconnected_lines_quick.yaml", "gap_curve", dict(x="n_components")),
+    "disconnected_circles": Figure("Two unit circles at (+-2, 0): mass in the gaps, WGAN-GP vs VAE",
+                                   "classic_disconnected_circles.yaml", "classic_disconnected_circles_quick.yaml",
+                                   "component_table", dict(metrics=("gap_mass", "support_coverage"))),
+    "unrolled_hopping": Figure("Unrolled-GAN ring without unrolling: the captured mode set over training",
+                               "classic_unrolled_ring.yaml", "classic_unrolled_ring_quick.yaml", "hopping", {}),
+}
+FIGURES.update(CLASSICS)
+KINDS = {"heatmap": plots.heatmap, "curve": plots.curve, "onset": plots.onset,
+         "paper_table": classics.paper_table, "contours": classics.critic_contours, "gap_curve": classics.gap_curve,
+         "component_table": classics.component_table, "hopping": classics.mode_hopping}
 
 
 def get(name: str) -> Figure:

@@ -17,7 +17,7 @@ from .base import Distribution, random_isometry
 from .curves import Path, Support, split
 from .knobs import Knob, inconsistent
 
-SHAPES = ("circle", "line", "wavy_ring", "spiral", "moons", "swiss_roll")
+SHAPES = ("circle", "line", "wavy_ring", "spiral", "moons", "swiss_roll", "two_circles")
 SPLITTABLE = ("circle", "line", "wavy_ring", "spiral", "swiss_roll")
 LOG_2PI = math.log(2 * math.pi)
 
@@ -36,7 +36,8 @@ class Manifold(Distribution):
         Knob("gap_fraction", float, 0.0, "fraction of the support's length removed, as equal gaps",
              low=0.0, high=1.0, high_open=True),
         Knob("radius", float, None, "size: circle and ring radius, outer radius of spiral and roll, "
-             "moon radius (default 1.0)", low=0, low_open=True, applies="shape != line"),
+             "moon radius, radius of each of two_circles (centred at (+-2 radius, 0)) (default 1.0)",
+             low=0, low_open=True, applies="shape != line"),
         Knob("length", float, None, "length of the line (default 2.0)", low=0, low_open=True,
              applies="shape=line"),
         Knob("frequency", int, None, "oscillations of the wavy ring per turn (default 6)", low=1,
@@ -79,6 +80,10 @@ class Manifold(Distribution):
             outer = Path(lambda u: R * _stack(torch.cos(math.pi * u), torch.sin(math.pi * u)))
             inner = Path(lambda u: R * _stack(1 - torch.cos(math.pi * u), 0.5 - torch.sin(math.pi * u)))
             self._support = Support(split(outer, 1, 0.0, False) + split(inner, 1, 0.0, False))
+        elif shape == "two_circles":  # Khayatkhoei et al. 2018: circles of radius R centred at (+-2R, 0)
+            left, right = (Path(lambda u, c=c: R * _stack(c + torch.cos(2 * math.pi * u),
+                                                          torch.sin(2 * math.pi * u))) for c in (-2.0, 2.0))
+            self._support = Support(split(left, 1, 0.0, False) + split(right, 1, 0.0, False))
         else:
             self._support = Support(split(_path(shape, R, length, frequency, amplitude, turns),
                                           n_components, gap_fraction, closed))
@@ -170,7 +175,7 @@ class Manifold(Distribution):
 
 
 _APPLIES = {
-    "radius": ("circle", "wavy_ring", "spiral", "moons", "swiss_roll"),
+    "radius": ("circle", "wavy_ring", "spiral", "moons", "swiss_roll", "two_circles"),
     "length": ("line",),
     "frequency": ("wavy_ring",),
     "amplitude": ("wavy_ring",),

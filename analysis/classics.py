@@ -1,0 +1,294 @@
+"""The classic synthetic benchmarks (REFERENCES.md section 1) as tables and pictures.
+
+Each function takes a study's tidy table (``analysis.table.load``) and returns ``(figure, table)``
+like ``analysis.plots``; the table holds exactly the numbers drawn.
+
+    paper_table(df, metrics=("modes_captured", ...), paper="pacgan_ring")
+        the paper's layout: one row per model (GAN, PacGAN2, ...), per metric "mean ± s.e." over the
+        complete seeds, the published number beside it ("not verified" where we could not check
+        it), and each model's generated samples (its first seed's last snapshot)
+    critic_contours(df)      WGAN-GP toy figure: samples over the trained critic's contours on
+                             [-3, 3]^2 (re-trains one seed per model with ``save_state``) + the table
+    gap_curve(df)            mass off a disconnected support (1 - support_precision) against the
+                             number of components, one line per model
+    mode_hopping(df)         the captured mode set at every evaluation (from each trial's stored
+                             history), one raster per seed, and per-seed hop counts
+
+Standard error: sample standard deviation (ddof 1) / sqrt(n) over the complete seeds with a finite
+value; NaN for one seed. High-quality share is shown in percent, as the papers do.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.image as mpimg  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .samples import _snapshots  # noqa: E402
+
+NV = "not verified"
+# Published numbers, looked up in the papers. None = we could not verify the number here, shown
+# as "not verified": never typed from memory. Keys: paper -> model -> metric.
+PUBLISHED: dict[str, dict[str, dict[str, float | None]]] = {
+    "pacgan_ring": {m: {"modes_captured": None, "mode_hq_percent": None, "mode_reverse_kl": None}
+                    for m in ("GAN", "PacGAN2", "PacGAN3", "PacGAN4")},
+    "pacgan_grid": {m: {"modes_captured": None, "mode_hq_percent": None, "mode_reverse_kl": None}
+                    for m in ("GAN", "PacGAN2", "PacGAN3", "PacGAN4")},
+    "veegan_ring": {"GAN": {"modes_captured": None, "mode_hq_percent": None}},
+    "veegan_grid": {"GAN": {"modes_captured": None, "mode_hq_percent": None}},
+}
+LABELS = {"modes_captured": "modes", "mode_hq_percent": "high quality %", "mode_reverse_kl": "reverse KL",
+          "support_precision": "on support", "support_coverage": "support coverage", "gap_mass": "mass in gaps",
+          "coverage": "coverage", "precision": "precision", "recall": "recall"}
+
+
+def derived(df: pd.DataFrame) -> pd.DataFrame:
+    """Add the columns the classic tables show: mode_hq_percent, gap_mass (1 - support_precision)."""
+    df = df.copy()
+    if "mode_hq_fraction" in df:
+        df["mode_hq_percent"] = 100 * pd.to_numeric(df["mode_hq_fraction"], errors="coerce")
+    if "support_precision" in df:
+        df["gap_mass"] = 1 - pd.to_numeric(df["support_precision"], errors="coerce")
+    return df
+
+
+def mean_se(values) -> tuple[float, float, int]:
+    """(mean, standard error, n) of the finite values; se is NaN for n < 2."""
+    x = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return math.nan, math.nan, 0
+    se = float(np.std(x, ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
+    return float(x.mean()), se, int(x.size)
+
+
+def fmt_pm(mean: float, se: float) -> str:
+    if not math.isfinite(mean):
+        return "–"
+    digits = 2 if abs(mean) < 10 else 1
+    return f"{mean:.{digits}f} ± {se:.{digits}f}" if math.isfinite(se) else f"{mean:.{digits}f}"
+
+
+def summary(df: pd.DataFrame, metrics, paper: str | None = None) -> pd.DataFrame:
+    """One row per (model, metric): mean, se, n (complete seeds with a finite value), n_total,
+    n_diverged, n_failed, ours ("mean ± se") and published (the paper's number or "not verified")."""
+    df = derived(df)
+    rows = []
+    for model, g in df.groupby("model", sort=False):
+        ok = g[g["status"] == "complete"]
+        for m in metrics:
+            mean, se, n = mean_se(ok[m]) if m in ok else (math.nan, math.nan, 0)
+            pub = (PUBLISHED.get(paper or "", {}).get(model) or {}).get(m) if paper else None
+            known = paper is not None and m in (PUBLISHED.get(paper, {}).get(model) or {})
+            rows.append({"model": model, "metric": m, "mean": mean, "se": se, "n": n, "n_total": len(g),
+                         "n_diverged": int((g["status"] == "diverged").sum()),
+                         "n_failed": int((g["status"] == "failed").sum()), "ours": fmt_pm(mean, se),
+                         "published": (f"{pub:g}" if pub is not None else NV) if known else "not in paper"})
+    return pd.DataFrame(rows)
+
+
+def _layout(table: pd.DataFrame, metrics) -> tuple[list[str], list[list[str]]]:
+    """The paper's layout: rows = models, per metric an 'ours' and a 'paper' column."""
+    models = list(dict.fromkeys(table["model"]))
+    header = ["model"] + [f"{LABELS.get(m, m)}{sfx}" for m in metrics for sfx in ("", " (paper)")] + ["seeds"]
+    cells = []
+    for model in models:
+        part = table[table["model"] == model].set_index("metric")
+        row = [model]
+        for m in metrics:
+            row += [part.loc[m, "ours"], part.loc[m, "published"]]
+        r = part.iloc[0]
+        row.append(f"{int(part['n'].max())}/{int(r['n_total'])}")
+        cells.append(row)
+    return header, cells
+
+
+def _first_trials(df: pd.DataFrame) -> list[pd.Series]:
+    """Per model, the complete trial with the lowest seed (else any trial)."""
+    out = []
+    for _, g in df.groupby("model", sort=False):
+        ok = g[g["status"] == "complete"]
+        out.append((ok if len(ok) else g).sort_values("seed").iloc[0])
+    return out
+
+
+def _last_snapshot(row: pd.Series) -> Path | None:
+    log_dir = Path(str(row.get("log_dir")))
+    shots = _snapshots(log_dir) or _snapshots(log_dir / "rerun")
+    return shots[-1] if shots else None
+
+
+def _table_axes(ax, header, cells):
+    ax.axis("off")
+    t = ax.table(cellText=cells, colLabels=header, loc="center", cellLoc="center")
+    t.auto_set_font_size(False)
+    t.set_fontsize(7)
+    t.auto_set_column_width(list(range(len(header))))
+    t.scale(1, 1.5)
+
+
+def paper_table(df: pd.DataFrame, metrics=("modes_captured", "mode_hq_percent", "mode_reverse_kl"),
+                paper: str | None = None, title: str = ""):
+    """The paper's table (models x metrics, mean ± s.e. beside the published numbers) above each
+    model's samples (first seed, last snapshot); returns (figure, summary table)."""
+    table = summary(df, metrics, paper)
+    header, cells = _layout(table, metrics)
+    firsts = _first_trials(df)
+    n = max(1, len(firsts))
+    fig = plt.figure(figsize=(max(9.0, 2.6 * n), 3.2 + 0.35 * len(cells) + 2.8))
+    ax = fig.add_axes((0.02, 0.48, 0.96, 0.40))
+    _table_axes(ax, header, cells)
+    for i, row in enumerate(firsts):
+        axs = fig.add_axes((0.02 + i * 0.96 / n, 0.02, 0.96 / n - 0.01, 0.44))
+        shot = _last_snapshot(row)
+        if shot is not None:
+            axs.imshow(mpimg.imread(shot))
+        else:
+            axs.text(0.5, 0.5, "no snapshot\n(plots off)", ha="center", va="center")
+        axs.set_title(f"{row['model']} (seed {row['seed']})", fontsize=8)
+        axs.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.text(0.01, 0.90, "mean ± standard error over complete seeds; seeds = used/run; "
+             "'not verified': the published number could not be checked here", fontsize=7, color="0.3")
+    return fig, table
+
+
+# ---- WGAN-GP toys: critic contours ----------------------------------------------------------------
+
+def trained_module(row: pd.Series):
+    """The trained module of one trial: its ``log_dir/state/model.pt`` if there, else the trial is
+    re-run once from its stored config.json with ``save_state`` (same seed: on CPU the same run)."""
+    import torch
+
+    import models
+    from experiments.config import make_distribution
+    from experiments.train import run
+
+    log_dir = Path(str(row["log_dir"]))
+    cfg = json.loads((log_dir / "config.json").read_text())
+    state = log_dir / "state" / "model.pt"
+    if not state.is_file():
+        cfg_r = copy.deepcopy(cfg)
+        cfg_r["train"].update(plots=False, tensorboard=False)
+        rec = run(cfg_r, log_dir / "state", save_state=True)
+        if not state.is_file():
+            raise ValueError(f"trial {row['trial']}: the re-run saved no state ({rec['status']}: {rec['reason']})")
+    dist = make_distribution(cfg)
+    module = models.build(cfg["model"], data_dim=int(np.prod(dist.event_shape)))
+    module.load_state_dict(torch.load(state, map_location="cpu"))
+    module.eval()
+    return module, dist, cfg
+
+
+def critic_contours(df: pd.DataFrame, metrics=("modes_captured", "mode_hq_percent", "mode_reverse_kl"),
+                    lim: float = 3.0, title: str = ""):
+    """Per model (first complete seed): generated (orange) and real (blue) samples over the
+    critic's output on a [-lim, lim]^2 grid (the WGAN-GP paper's plots), and the metric table."""
+    import torch
+    table = summary(df, metrics)
+    header, cells = _layout(table, metrics)
+    firsts = _first_trials(df)
+    n = max(1, len(firsts))
+    fig = plt.figure(figsize=(max(10.5, 4.2 * n), 6.2))
+    _table_axes(fig.add_axes((0.02, 0.80, 0.96, 0.14)), header, cells)
+    grid = np.linspace(-lim, lim, 161)
+    xx, yy = np.meshgrid(grid, grid)
+    pts = torch.tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float32)
+    for i, row in enumerate(firsts):
+        ax = fig.add_axes((0.04 + i * 0.96 / n, 0.05, 0.96 / n - 0.13, 0.70))
+        module, dist, cfg = trained_module(row)
+        with torch.no_grad():
+            c = module.critic(pts).view(-1).numpy().reshape(xx.shape) if module.config["pack"] == 1 else None
+            fake = module.sample(1000, generator=torch.Generator().manual_seed(0)).numpy()
+        real = dist.sample(1000, generator=torch.Generator().manual_seed(1)).numpy()
+        if c is not None:
+            cs = ax.contourf(xx, yy, c, levels=20, cmap="coolwarm", alpha=0.8)
+            fig.colorbar(cs, ax=ax, fraction=0.046, pad=0.02)
+        ax.scatter(real[:, 0], real[:, 1], s=1.5, c="tab:blue", alpha=0.5, label="real")
+        ax.scatter(fake[:, 0], fake[:, 1], s=1.5, c="tab:orange", alpha=0.5, label="generated")
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.set_title(f"{row['model']} (seed {row['seed']}, {cfg['model']['loss']}): critic output", fontsize=8)
+        ax.legend(fontsize=6, loc="upper right", markerscale=4)
+    fig.suptitle(title, fontsize=10)
+    return fig, table
+
+
+# ---- disconnected manifolds -----------------------------------------------------------------------
+
+def gap_curve(df: pd.DataFrame, x: str = "n_components", title: str = ""):
+    """Mass off the support (1 - support_precision: the share of samples farther than the support
+    tolerance from every component, i.e. in the gaps or beside the pieces) against ``x``, one line
+    per model with a bootstrap band (``analysis.plots.curve``); returns (figure, table)."""
+    from .plots import curve
+    fig, table = curve(derived(df), x, "gap_mass", hue="model", title=title)
+    return fig, table
+
+
+def component_table(df: pd.DataFrame, metrics=("gap_mass", "support_coverage"), title: str = ""):
+    """``paper_table`` for a manifold: mass in the gaps and support coverage per model, with samples."""
+    return paper_table(df, metrics, None, title)
+
+
+# ---- mode hopping -------------------------------------------------------------------------------
+
+def histories(df: pd.DataFrame) -> dict[int, list[dict]]:
+    """trial number -> its evaluation history (from the trial's stored result.json)."""
+    out = {}
+    for _, row in df.iterrows():
+        path = Path(str(row["log_dir"])) / "result.json"
+        if path.is_file():
+            out[int(row["trial"])] = json.loads(path.read_text()).get("history") or []
+    return out
+
+
+def hop_counts(history: list[dict]) -> dict:
+    """changes (consecutive evaluations whose captured sets differ), mean captured, modes ever held."""
+    sets = [frozenset(h.get("captured") or ()) for h in history]
+    changes = sum(a != b for a, b in zip(sets, sets[1:]))
+    held = sorted(set().union(*sets)) if sets else []
+    return {"n_evals": len(sets), "set_changes": changes,
+            "mean_captured": float(np.mean([len(s) for s in sets])) if sets else math.nan,
+            "modes_ever_captured": len(held)}
+
+
+def mode_hopping(df: pd.DataFrame, title: str = ""):
+    """One raster per seed: mode index against evaluation step, filled where the mode is captured
+    (>= 1 high-quality sample of the fixed z batch); returns (figure, one row per seed)."""
+    hist = histories(df)
+    rows = df[df["trial"].isin(hist)].sort_values(["model", "seed"])
+    n = max(1, len(rows))
+    fig, axes = plt.subplots(n, 1, figsize=(9, 1.3 + 1.2 * n), squeeze=False)
+    out = []
+    for ax, (_, row) in zip(axes[:, 0], rows.iterrows()):
+        h = hist[int(row["trial"])]
+        K = int(h[0].get("n_modes", 0)) if h else 0
+        steps = [e["step"] for e in h]
+        img = np.zeros((K, len(h)))
+        for j, e in enumerate(h):
+            img[list(e.get("captured") or []), j] = 1
+        width = (steps[1] - steps[0]) if len(steps) > 1 else 1
+        ax.imshow(img, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
+                  extent=(steps[0] - width / 2, steps[-1] + width / 2, K - 0.5, -0.5) if steps else None)
+        stats = hop_counts(h)
+        ax.set_ylabel("mode\n(black: captured)", fontsize=7)
+        ax.set_title(f"{row['model']} seed {row['seed']}: {stats['set_changes']} changes of the captured set in "
+                     f"{stats['n_evals']} evaluations, mean {stats['mean_captured']:.2f} modes captured, "
+                     f"{stats['modes_ever_captured']} ever", fontsize=8)
+        out.append({"model": row["model"], "seed": row["seed"], "trial": row["trial"], **stats,
+                    "final_modes_captured": row.get("modes_captured", math.nan),
+                    "mode_hopping": row.get("collapse.mode_hopping", None),
+                    "n_hops": row.get("collapse.n_hops", None)})
+    axes[-1, 0].set_xlabel("training step")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig, pd.DataFrame(out)
