@@ -14,15 +14,6 @@ from distributions import graph_ops as ops
 from metrics import graphs as M
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are small: on a shared 2-core machine one intra-op thread is much faster."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
