@@ -10,8 +10,9 @@ training device: the loader hands out only a step counter, and ``on_after_batch_
   every device) and moved to the device once; each step draws a batch of indices with
   replacement from the seeded device generator.
 
-``steps`` makes one epoch exactly that many batches (train with ``max_epochs=1``). Prefer it to
-the Trainer's ``max_steps``, which counts optimizer steps: a GAN takes two per batch.
+``steps`` makes one epoch exactly that many batches (train with ``max_epochs=1``), whatever a
+module counts as a Lightning step (``max_steps`` counts optimizer steps; a manually optimised
+module with two optimizers can take two per batch).
 """
 from __future__ import annotations
 
