@@ -33,16 +33,21 @@ TRAIN_KEYS: dict[str, tuple[Any, str, str]] = {
 }
 
 
-def load(path: str | Path, overrides: Sequence[str] = ()) -> dict:
-    """Read a YAML config, apply ``key.path=value`` overrides, and validate it."""
+def read_yaml(path: str | Path, what: str = "config") -> dict:
+    """A YAML file that must hold a mapping; one-line ValueError otherwise."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"config file {str(path)!r} does not exist")
+        raise ValueError(f"{what} file {str(path)!r} does not exist")
     with open(path) as f:
         raw = yaml.safe_load(f) or {}
     if not isinstance(raw, dict):
-        raise ValueError(f"config {str(path)!r}: expected a mapping with sections {', '.join(SECTIONS)}")
-    return validate(apply_overrides(raw, overrides))
+        raise ValueError(f"{what} {str(path)!r}: expected a mapping of keys")
+    return raw
+
+
+def load(path: str | Path, overrides: Sequence[str] = ()) -> dict:
+    """Read a YAML config, apply ``key.path=value`` overrides, and validate it."""
+    return validate(apply_overrides(read_yaml(path), overrides))
 
 
 def apply_overrides(config: Mapping, overrides: Sequence[str]) -> dict:

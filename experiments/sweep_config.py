@@ -32,10 +32,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from .config import SECTIONS, validate
+from .config import SECTIONS, read_yaml, validate
 
 TOP_KEYS = ("study", "data", "model", "models", "train", "grid", "seeds", "search", "objective")
 
@@ -136,14 +135,8 @@ def _check_space(where: str, space: Mapping) -> None:
 
 
 def load_sweep(path: str | Path, study: str | None = None) -> Sweep:
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"sweep config {str(path)!r} does not exist")
-    with open(path) as f:
-        raw = yaml.safe_load(f) or {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"sweep config {str(path)!r}: expected a mapping")
-    return build_sweep(raw, study or raw.get("study") or path.stem)
+    raw = read_yaml(path, "sweep config")
+    return build_sweep(raw, study or raw.get("study") or Path(path).stem)
 
 
 def build_sweep(raw: Mapping[str, Any], study: str) -> Sweep:
