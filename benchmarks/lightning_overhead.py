@@ -7,7 +7,8 @@ same sync-free loss bookkeeping and divergence check), in one process, interleav
 
 Both arms take pre-made batches from a list (no DataLoader, no sampling), so the ratio measures
 Lightning's overhead only. The Lightning arm runs with ``k`` steps per Lightning batch
-([k, batch, dim] tensors; k = 1 is the ordinary one-batch-one-step loop). Steps per second are
+([k, batch, dim] tensors; k = 1 is the ordinary one-batch-one-step loop; k = 10 is what
+``learnlab train`` and sweeps use by default, ``train.steps_per_batch``). Steps per second are
 timed after ``--warmup`` steps, from inside the loop (a callback in the Lightning arm), in wall
 time and in this process's CPU time (less sensitive to other processes on a shared machine);
 ``end-to-end`` includes building the module and the Trainer. Each round runs every arm once
@@ -31,6 +32,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import distributions  # noqa: E402
 import models  # noqa: E402
+from experiments.config import AUTO_STEPS_PER_BATCH as DEFAULT_K  # noqa: E402
 from models.nets import mlp  # noqa: E402
 from models.objectives import OBJECTIVES  # noqa: E402
 
@@ -141,7 +143,7 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=None, help="untimed steps per run (default 50, quick 10)")
     p.add_argument("--rounds", type=int, default=None, help="rounds, each running every arm once (default 9, quick 1)")
     p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--k", type=int, nargs="+", default=[1, 10, 50],
+    p.add_argument("--k", type=int, nargs="+", default=[1, 10],
                    help="steps per Lightning batch ([k, batch, dim] tensors); one ratio line per k")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads in both arms (default 1: small nets gain nothing from more, and on a "
@@ -183,7 +185,9 @@ def main() -> None:
             print(f"  lightning {arm}: per-round wall ratios {' '.join(f'{r:.2f}' for r in ratio(arm, 'wall')[1])}; "
                   f"CPU-time ratio {ratio(arm, 'cpu')[0]:.2f}; end-to-end incl. setup {ratio(arm, 'e2e')[0]:.2f}")
         for arm in arms[1:]:
-            print(f"width {width} lightning {arm} ratio lightning/plain: {ratio(arm, 'wall')[0]:.2f}", flush=True)
+            default = " (learnlab's default)" if arm == f"k={DEFAULT_K}" else ""
+            print(f"width {width} lightning {arm}{default} ratio lightning/plain: {ratio(arm, 'wall')[0]:.2f}",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@
     trainer = pl.Trainer(callbacks=[cb], ...); trainer.fit(module, datamodule)
     metrics.collapse.collapse_summary(cb.history)
 
-Every ``every_n_steps`` training batches (and once more when training ends, unless the last
-batch was just evaluated) the callback draws ``n_samples`` from ``pl_module.sample(n)`` -- the
+Every ``every_n_steps`` training steps (and once more when training ends, unless the last
+step was just evaluated) the callback draws ``n_samples`` from ``pl_module.sample(n)`` -- the
 only thing it assumes of the module -- with the global RNG forked and seeded with ``seed``, so
 every evaluation sees the same latent batch (PacGAN's fixed z) and training randomness is
 untouched. It computes
@@ -19,8 +19,11 @@ untouched. It computes
     captured, n_modes    the captured mode indices (history only: for mode hopping)
 
 logs the numbers as ``eval/<name>`` to the trainer's loggers (and to ``callback_metrics`` for
-monitors), and appends {"step": batches trained, "global_step": optimizer steps, ...} to
-``history``. Every value is finite.
+monitors), and appends {"step": steps trained, "global_step": optimizer steps, ...} to
+``history``. Every value is finite. Steps are the module's ``steps`` count where it has one
+(models.LabModule: a Lightning batch [k, B, D] is k steps), else Lightning batches; with k steps
+per batch, an evaluation falls at the end of the batch that reaches a multiple of
+``every_n_steps`` (exactly on it when k divides ``every_n_steps``).
 """
 from __future__ import annotations
 
@@ -54,25 +57,27 @@ class EvaluationCallback(pl.Callback):
         self._radius = knn_radii(self.real, k)
         self.history: list[dict] = []
         self._batches = 0
+        self._step = 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         self._batches += 1
-        if self._batches % self.every == 0:
+        before, self._step = self._step, int(getattr(pl_module, "steps", self._batches))
+        if self._step // self.every > before // self.every:
             values = self._record(trainer, pl_module)
             # For monitors (EarlyStopping, pruning) in callback_metrics; the logger gets them below.
             pl_module.log_dict(values, on_step=True, on_epoch=False, logger=False)
 
     def on_train_end(self, trainer, pl_module):
-        if self._batches and (not self.history or self.history[-1]["step"] != self._batches):
+        if self._step and (not self.history or self.history[-1]["step"] != self._step):
             self._record(trainer, pl_module)
 
     def _record(self, trainer, pl_module) -> dict[str, float]:
-        entry = {"step": self._batches, "global_step": int(trainer.global_step), **self.measure(pl_module)}
+        entry = {"step": self._step, "global_step": int(trainer.global_step), **self.measure(pl_module)}
         self.history.append(entry)
         values = {f"eval/{k}": v for k, v in entry.items() if isinstance(v, float)}
         # Straight to the loggers: pl_module.log would drop steps off log_every_n_steps.
         for logger in trainer.loggers:
-            logger.log_metrics(values, step=trainer.global_step)
+            logger.log_metrics(values, step=self._step)
         return values
 
     def _vectors(self, x: torch.Tensor) -> torch.Tensor:

@@ -38,6 +38,7 @@ class Snapshots(pl.Callback):
 
     def __init__(self, real: torch.Tensor, every: int, folder: Path, seed: int):
         self.real, self.every, self.folder, self.seed = real.flatten(1).numpy(), every, folder, seed
+        self._step = 0
 
     def _save(self, module, step: int) -> None:
         g = torch.Generator(device=module.device).manual_seed(self.seed)
@@ -45,8 +46,9 @@ class Snapshots(pl.Callback):
         save_scatter(self.folder / f"step_{step:07d}.png", self.real, fake, f"step {step}")
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        if (batch_idx + 1) % self.every == 0:
-            self._save(module, batch_idx + 1)
+        before, self._step = self._step, module.steps          # a batch may hold several steps
+        if self._step // self.every > before // self.every:
+            self._save(module, self._step)
 
     def on_train_end(self, trainer, module):
         if module.steps % self.every:
@@ -74,7 +76,7 @@ def run(config: Mapping[str, Any], out_dir: str | Path, *, quiet: bool = True, s
         pl.seed_everything(seed, verbose=False)
         module = models.build(cfg["model"], data_dim=math.prod(dist.event_shape), event_shape=dist.event_shape)
         data = DistributionDataModule(dist, batch_size=cfg["model"]["batch_size"], n_train=cfg["data"]["n_train"],
-                                      seed=seed, steps=tr["steps"])
+                                      seed=seed, steps=tr["steps"], steps_per_batch=tr["steps_per_batch"])
         evaluator = EvaluationCallback(dist, every_n_steps=tr["eval_every"], n_samples=tr["eval_samples"], seed=seed)
         callbacks = [evaluator]
         if tr["plots"]:
@@ -82,7 +84,7 @@ def run(config: Mapping[str, Any], out_dir: str | Path, *, quiet: bool = True, s
             callbacks.append(Snapshots(real, tr["eval_every"], out / "samples", seed))
         logger = pl.loggers.TensorBoardLogger(out, name="", version="") if tr["tensorboard"] else False
         trainer = pl.Trainer(max_epochs=1, accelerator=tr["accelerator"], devices=1, logger=logger,
-                             callbacks=callbacks, log_every_n_steps=cfg["model"]["check_every"],
+                             callbacks=callbacks,
                              enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
         trainer.fit(module, datamodule=data)
         if save_state:

@@ -13,9 +13,9 @@ fitting starts).
 Each training step writes its losses into a small on-device window (one tensor op, no sync).
 Every ``check_every`` steps (and when training ends) the window comes to the host in one
 transfer: a non-finite loss, or a non-finite parameter, sets ``diverged_at`` to the first bad
-step (0-based batch index) and asks the Trainer to stop. Window means go to ``history`` and,
-when the Trainer has a logger, to ``self.log`` (give the Trainer ``log_every_n_steps`` equal to
-``check_every``, or a divisor of it).
+step (0-based step index) and asks the Trainer to stop. Window means go to ``history`` and, when
+the Trainer has loggers, straight to them as ``train/<loss>`` at the step count (``self.log``
+would tie them to Lightning's batch count and ``log_every_n_steps``).
 """
 from __future__ import annotations
 
@@ -93,8 +93,9 @@ class LabModule(pl.LightningModule):
         else:
             means = dict(zip(self.loss_names, window.mean(dim=0).tolist()))
             self.history.append({"step": self.steps - 1, **means})
-            if log and self._trainer is not None and self.loggers:
-                self.log_dict({f"train/{k}": v for k, v in means.items()}, on_step=True, on_epoch=False)
+            if log and self._trainer is not None:
+                for logger in self.loggers:
+                    logger.log_metrics({f"train/{k}": v for k, v in means.items()}, step=self.steps)
         self._window_start = self.steps
 
     def on_train_end(self) -> None:

@@ -68,3 +68,31 @@ def test_steps_make_one_epoch_of_exactly_that_many_batches():
     pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                enable_model_summary=False, accelerator="cpu").fit(m, dm)
     assert len(m.seen) == 7
+
+
+@pytest.mark.parametrize("steps,k", [(7, 3), (9, 3), (5, 1)])
+def test_steps_per_batch_stacks_the_same_stream(steps, k):
+    d = distributions.make("mixture", n_modes=4)
+    seen = []
+
+    class Stacks(Recorder):
+        def training_step(self, batch, idx):
+            seen.append(batch.clone())
+            return super().training_step(batch, idx)
+
+    dm = DistributionDataModule(d, batch_size=8, seed=2, steps=steps, steps_per_batch=k)
+    pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, accelerator="cpu").fit(Stacks(), dm)
+    assert len(seen) == -(-steps // k)                       # Lightning batches
+    flat = torch.cat(seen) if k > 1 else torch.stack(seen)   # [steps, 8, 2] either way
+    assert flat.shape == (steps, 8, 2)
+    if k > 1:
+        assert [len(b) for b in seen] == [k] * (steps // k) + ([steps % k] if steps % k else [])
+    plain = DistributionDataModule(d, batch_size=8, seed=2).batches()
+    for b in flat:
+        assert torch.equal(b, next(plain))
+
+
+def test_bad_steps_per_batch():
+    with pytest.raises(ValueError, match=r"steps_per_batch=0 is not allowed"):
+        DistributionDataModule(distributions.make("mixture"), batch_size=8, steps_per_batch=0)
