@@ -72,12 +72,17 @@ class EvaluationCallback(pl.Callback):
             self._record(trainer, pl_module)
 
     def _record(self, trainer, pl_module) -> dict[str, float]:
-        entry = {"step": self._step, "global_step": int(trainer.global_step), **self.measure(pl_module)}
+        return self.record(pl_module, self._step, int(trainer.global_step), trainer.loggers)
+
+    def record(self, module, step: int, global_step: int | None = None, loggers=()) -> dict[str, float]:
+        """Measure ``module`` now, as the evaluation after ``step`` steps: append it to ``history``
+        and log it to ``loggers`` (also usable without a Trainer, e.g. for ensemble members)."""
+        entry = {"step": step, "global_step": step if global_step is None else global_step, **self.measure(module)}
         self.history.append(entry)
         values = {f"eval/{k}": v for k, v in entry.items() if isinstance(v, float)}
         # Straight to the loggers: pl_module.log would drop steps off log_every_n_steps.
-        for logger in trainer.loggers:
-            logger.log_metrics(values, step=self._step)
+        for logger in loggers:
+            logger.log_metrics(values, step=step)
         return values
 
     def _vectors(self, x: torch.Tensor) -> torch.Tensor:

@@ -143,19 +143,39 @@ def params_of(spec) -> dict:
     return {"model": spec.variant, **spec.point, **spec.hparams, "seed": spec.seed}
 
 
+def _take(storage, t) -> bool:
+    """Atomically move WAITING trial ``t`` to RUNNING for this worker; False if another got it."""
+    try:
+        if not storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
+            return False
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    storage.set_trial_user_attr(t._trial_id, "worker", {"host": HOST, "pid": os.getpid()})
+    storage.set_trial_user_attr(t._trial_id, "heartbeat", time.time())
+    return True
+
+
 def claim(study: optuna.Study) -> optuna.Trial | None:
     """Atomically take one WAITING trial (None when none is left)."""
+    group = claim_group(study, 1)
+    return group[0] if group else None
+
+
+def claim_group(study: optuna.Study, size: int, group_of=lambda key: None) -> list[optuna.Trial]:
+    """Take the first WAITING trial and up to ``size - 1`` more whose ``group_of(key)`` equals its
+    own (not None): the trials a worker trains as one ensemble. Empty when none is left."""
     storage = study._storage
+    taken, group = [], None
     for t in storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.WAITING,)):
-        try:
-            if not storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
-                continue
-        except optuna.exceptions.UpdateFinishedTrialError:
+        g = group_of(t.user_attrs.get("key"))
+        if taken and (group is None or g != group):
             continue
-        storage.set_trial_user_attr(t._trial_id, "worker", {"host": HOST, "pid": os.getpid()})
-        storage.set_trial_user_attr(t._trial_id, "heartbeat", time.time())
-        return optuna.Trial(study, t._trial_id)
-    return None
+        if _take(storage, t):
+            taken.append(optuna.Trial(study, t._trial_id))
+            group = g
+            if len(taken) == size or group is None:
+                break
+    return taken
 
 
 def progress(study: optuna.Study) -> tuple[int, int]:

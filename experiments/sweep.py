@@ -24,6 +24,7 @@ from metrics import evaluate
 from . import store
 from .config import make_distribution
 from .sweep_config import Sweep, load_sweep
+from .ensemble_run import run_group, signature
 from .train import run
 
 GRACE = 300.0          # seconds without a heartbeat before another machine's trial is abandoned
@@ -59,16 +60,17 @@ def prepare(sweep: Sweep, url: str | None, root: Path | str = store.ROOT, grace:
 
 
 class _Heartbeat(threading.Thread):
-    def __init__(self, study: optuna.Study, trial_id: int):
+    def __init__(self, study: optuna.Study, trial_ids: list[int]):
         super().__init__(daemon=True)
-        self.study, self.trial_id, self.stop = study, trial_id, threading.Event()
+        self.study, self.trial_ids, self.stop = study, list(trial_ids), threading.Event()
 
     def run(self):
         while not self.stop.wait(BEAT):
-            try:
-                self.study._storage.set_trial_user_attr(self.trial_id, "heartbeat", time.time())
-            except Exception:  # noqa: BLE001 - a finished or abandoned trial: stop beating
-                return
+            for tid in list(self.trial_ids):
+                try:
+                    self.study._storage.set_trial_user_attr(tid, "heartbeat", time.time())
+                except Exception:  # noqa: BLE001 - a finished or abandoned trial: stop beating it
+                    self.trial_ids.remove(tid)
 
 
 def _suggest(trial: optuna.Trial, name: str, dist) -> None:
@@ -97,63 +99,77 @@ def _finish(study: optuna.Study, trial: optuna.Trial, sweep: Sweep, rec: dict[st
 
 
 def work(sweep: Sweep, url: str | None = None, root: Path | str = store.ROOT, grace: float = GRACE,
-         on_trial=None) -> int:
-    """Claim and run trials until none is waiting; returns how many this worker ran."""
+         on_trial=None, ensemble: int | None = None) -> int:
+    """Claim and run trials until none is waiting; returns how many this worker ran. With
+    ``ensemble`` (default: the sweep's) > 1 it claims up to that many compatible GAN trials at
+    once and trains them as one batched ensemble (experiments.ensemble_run)."""
     study = prepare(sweep, url, root, grace)
     specs = {s.key: s for s in sweep.trials}
+    size = sweep.ensemble if ensemble is None else ensemble
+    groups = {s.key: signature(s.config) for s in sweep.trials} if size > 1 else {}
     ran = 0
     while True:
-        trial = store.claim(study)
-        if trial is None:
+        trials = store.claim_group(study, size, groups.get)
+        if not trials:
             with store.layout_lock(study._storage, sweep.study, root):    # dead workers' trials?
                 if store.ensure_layout(study, sweep.trials, grace)["queued"] == 0:
                     return ran
             continue
-        key = study._storage.get_trial(trial._trial_id).user_attrs["key"]
-        spec = specs[key]
-        for name in store.params_of(spec):       # fixed values from the queue, shown as params
-            _suggest(trial, name, sweep.space[name])
-        beat = _Heartbeat(study, trial._trial_id)
+        todo = []
+        for trial in trials:
+            spec = specs[study._storage.get_trial(trial._trial_id).user_attrs["key"]]
+            for name in store.params_of(spec):       # fixed values from the queue, shown as params
+                _suggest(trial, name, sweep.space[name])
+            todo.append((trial, spec, store.study_folder(sweep.study, root) / "trials" / f"{trial.number:05d}"))
+        beat = _Heartbeat(study, [t._trial_id for t, _, _ in todo])
         beat.start()
-        log_dir = store.study_folder(sweep.study, root) / "trials" / f"{trial.number:05d}"
         try:
-            rec = run(spec.config, log_dir)
+            if len(todo) == 1:
+                recs = [run(todo[0][1].config, todo[0][2])]
+            else:
+                recs = run_group([spec.config for _, spec, _ in todo], [d for _, _, d in todo])
         finally:
             beat.stop.set()
-        try:
-            _finish(study, trial, sweep, rec, log_dir)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            pass        # abandoned by recovery while it ran (no heartbeat): its replacement counts
-        ran += 1
-        if on_trial is not None:
-            on_trial()
+        for (trial, _, log_dir), rec in zip(todo, recs):
+            try:
+                _finish(study, trial, sweep, rec, log_dir)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass        # abandoned by recovery while it ran (no heartbeat): its replacement counts
+            ran += 1
+            if on_trial is not None:
+                on_trial()
 
 
 def _worker_main(config_path: str, study_name: str | None, url: str | None, root: str, grace: float,
-                 threads: int) -> None:
+                 threads: int, ensemble: int | None) -> None:
     # One process per core share: torch's intra-op threads on an oversubscribed CPU spin and
     # ran a small MLP step about 28x slower here (2 threads each under a load of 8 processes).
     torch.set_num_threads(threads)
-    work(load_sweep(config_path, study_name), url, root, grace)
+    work(load_sweep(config_path, study_name), url, root, grace, ensemble=ensemble)
 
 
 def run_sweep(config_path: str | Path, *, storage: str | None = None, workers: int = 1, study: str | None = None,
-              root: Path | str = store.ROOT, grace: float = GRACE, progress: bool = True) -> Sweep:
-    """Validate, lay out and run a sweep; returns the Sweep (its study holds the results)."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"--workers={workers!r} is not allowed; expected an integer >= 1")
+              root: Path | str = store.ROOT, grace: float = GRACE, progress: bool = True,
+              ensemble: int | None = None) -> Sweep:
+    """Validate, lay out and run a sweep; returns the Sweep (its study holds the results).
+    ``ensemble`` overrides the config's ``ensemble`` (trials per batched ensemble)."""
+    for name, value in (("workers", workers), ("ensemble", ensemble)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"--{name}={value!r} is not allowed; expected an integer >= 1")
     sweep = load_sweep(config_path, study)
     check_metric(sweep)
     opt = prepare(sweep, storage, root, grace)               # unreachable storage fails here
     total = len(sweep.trials)
     done, _ = store.progress(opt)
+    # groups no larger than each local worker's share, so that no worker idles
+    ensemble = min(sweep.ensemble if ensemble is None else ensemble, -(-(total - done) // workers) or 1)
     bar = tqdm(total=total, initial=done, desc=sweep.study, unit="trial", disable=not progress, dynamic_ncols=True)
     if workers == 1:
-        work(sweep, storage, root, grace, on_trial=lambda: bar.update(store.progress(opt)[0] - bar.n))
+        work(sweep, storage, root, grace, on_trial=lambda: bar.update(store.progress(opt)[0] - bar.n), ensemble=ensemble)
     else:
         ctx = mp.get_context("spawn")
         threads = max(1, (os.cpu_count() or 1) // workers)
-        procs = [ctx.Process(target=_worker_main, args=(str(config_path), study, storage, str(root), grace, threads))
+        procs = [ctx.Process(target=_worker_main, args=(str(config_path), study, storage, str(root), grace, threads, ensemble))
                  for _ in range(workers)]
         for p in procs:
             p.start()

@@ -17,6 +17,8 @@
         model.batch_size: [64, 256]
         vae: {model.lr: {low: 1.0e-4, high: 1.0e-2, log: true}}   # for one named model only
     objective: {metric: modes_captured, direction: maximize}
+    ensemble: 32                 # optional: train up to 32 compatible GAN trials as one batched
+                                 # ensemble (experiments.ensemble_run); default 1 = one at a time
 
 Trials = named models x grid points x draws x seeds; each is a complete run config with a
 readable ``key``, validated before any trial starts.
@@ -36,7 +38,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from .config import SECTIONS, read_yaml, validate
 
-TOP_KEYS = ("study", "data", "model", "models", "train", "grid", "seeds", "search", "objective")
+TOP_KEYS = ("study", "data", "model", "models", "train", "grid", "seeds", "search", "objective", "ensemble")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Sweep:
     trials: list[TrialSpec]
     raw: dict                    # the config as read (stored with the study)
     space: dict = None           # Optuna parameter name -> distribution (what the dashboard shows)
+    ensemble: int = 1            # trials a worker may train as one batched ensemble
 
 
 def _err(where: str, value: Any, allowed: str) -> ValueError:
@@ -185,6 +188,10 @@ def build_sweep(raw: Mapping[str, Any], study: str) -> Sweep:
     if overlap:
         raise ValueError(f"sweep: {overlap[0]} is both a grid axis and searched; pick one")
 
+    ensemble = raw.get("ensemble", 1)
+    if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 1:
+        raise _err("ensemble", ensemble, "an integer >= 1 (trials per batched ensemble; 1 = one at a time)")
+
     objective = dict(raw.get("objective") or {})
     metric, direction = objective.get("metric"), objective.get("direction", "maximize")
     if not isinstance(metric, str) or not metric:
@@ -223,4 +230,4 @@ def build_sweep(raw: Mapping[str, Any], study: str) -> Sweep:
                 space[name] = IntDistribution(spec["low"], spec["high"], log=bool(spec.get("log")))
             else:
                 space[name] = FloatDistribution(spec["low"], spec["high"], log=bool(spec.get("log")))
-    return Sweep(study, metric, direction, axes, trials, json.loads(json.dumps(raw, default=str)), space)
+    return Sweep(study, metric, direction, axes, trials, json.loads(json.dumps(raw, default=str)), space, ensemble)

@@ -1,7 +1,9 @@
-"""`learnlab sweep CONFIG [--storage URL] [--workers N] [--study NAME]`: run every trial of a
-sweep (grid points x seeds x hyper-parameter draws). The whole config is validated first. The
-default store is embedded (lightning_logs/<study>/journal.log); with a shared --storage URL,
-workers on many machines run the same command. Rerunning continues where it stopped."""
+"""`learnlab sweep CONFIG [--storage URL] [--workers N] [--ensemble K] [--study NAME]`: run every
+trial of a sweep (grid points x seeds x hyper-parameter draws). The whole config is validated
+first. The default store is embedded (lightning_logs/<study>/journal.log); with a shared
+--storage URL, workers on many machines run the same command. Rerunning continues where it
+stopped. --ensemble K trains up to K compatible GAN trials at once as one batched ensemble
+(same records as one at a time; see experiments/ensemble_run.py)."""
 from __future__ import annotations
 
 import argparse
@@ -14,13 +16,15 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("config", help="sweep YAML (see experiments/configs/)")
     p.add_argument("--storage", help="database URL, e.g. postgresql://user@host:5432/db (default: embedded)")
     p.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    p.add_argument("--ensemble", type=int, default=None,
+                   help="trials per batched ensemble (default: the config's ensemble key, else 1)")
     p.add_argument("--study", help="study name (default: the config's study, or its file name)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     from experiments.results import results
     from experiments.sweep import run_sweep
     sweep = run_sweep(args.config, storage=args.storage, workers=args.workers, study=args.study,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, ensemble=args.ensemble)
     df = results(sweep.study, args.storage)
     counts = df["status"].value_counts().to_dict() if len(df) else {}
     where = args.storage or f"lightning_logs/{sweep.study}/journal.log"

@@ -1,0 +1,82 @@
+"""Sweeps whose GAN trials train as batched ensembles store the records a one-at-a-time sweep stores."""
+import math
+
+import optuna
+import pytest
+import yaml
+
+from experiments import store
+from experiments.config import validate
+from experiments.ensemble_run import run_group, signature
+from experiments.results import load_study
+from experiments.sweep import run_sweep
+from test_sweep import TINY
+
+SAME = ("status", "diverged_at", "steps", "metrics", "skipped", "traits", "collapse", "history", "code_version")
+
+
+def close(a, b, path="") -> None:
+    """Equal structures, floats to 1e-5 relative (the trajectories agree to float tolerance)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), f"{path}: keys {set(a) ^ set(b)}"
+        for k in a:
+            close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), f"{path}: lengths {len(a)} vs {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-6), f"{path}: {a} vs {b}"
+    else:
+        assert a == b, f"{path}: {a!r} vs {b!r}"
+
+
+def records(study: str) -> dict:
+    trials = load_study(study).get_trials(states=[optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL])
+    return {t.user_attrs["key"]: t.user_attrs for t in trials if store.is_done(t)}
+
+
+def sweep_file(tmp_path, name: str) -> str:
+    raw = yaml.safe_load(TINY.read_text())
+    raw.update(study=name, seeds=2)
+    raw["grid"] = {"data.n_modes": [2, 4], "model.debug_nan_at_step": [None, 13]}
+    raw["train"] = {**raw["train"], "steps": 30, "eval_every": 10, "plots": True}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def test_ensembled_sweep_stores_the_records_of_a_one_at_a_time_sweep(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_sweep(sweep_file(tmp_path, "single"), progress=False, ensemble=1)
+    run_sweep(sweep_file(tmp_path, "batched"), progress=False, ensemble=8)
+    single, batched = records("single"), records("batched")
+    assert len(single) == len(batched) == 8 and set(single) == set(batched)
+    statuses = sorted(r["status"] for r in batched.values())
+    assert statuses == ["complete"] * 4 + ["diverged"] * 4
+    for key in single:
+        for field in SAME:
+            close(single[key][field], batched[key][field], f"{key}.{field}")
+        if batched[key]["status"] == "diverged":
+            assert batched[key]["diverged_at"] == 13 and batched[key]["steps"] == 20
+    # every trial of the batched sweep was trained in one ensemble of 8, with its own plots
+    for key, rec in batched.items():
+        folder = tmp_path / rec["log_dir"]
+        assert (folder / "result.json").read_text().count('"members": 8') == 1
+        assert sorted(p.name for p in (folder / "samples").iterdir())[:1] == ["step_0000010.png"]
+
+
+def test_signature_groups_only_what_one_ensemble_can_train():
+    base = {"data": {"family": "mixture", "n_modes": 4}, "model": {"model": "gan", "g_width": 16},
+            "train": {"steps": 20, "seed": 0}}
+    sig = signature(validate(base))
+    other_data = signature(validate({**base, "data": {"family": "manifold", "shape": "circle"}}))
+    other_seed = signature(validate({**base, "train": {"steps": 20, "seed": 3}}))
+    assert sig is not None and sig == other_data == other_seed
+    assert signature(validate({**base, "model": {"model": "gan", "g_width": 32}})) != sig
+    assert signature(validate({**base, "train": {"steps": 40}})) != sig
+    assert signature(validate({**base, "data": {"family": "mixture", "n_modes": 4, "dim": 3}})) != sig
+    assert signature(validate({**base, "model": {"model": "vae"}})) is None
+    assert signature(validate({**base, "model": {"model": "gan", "spectral_norm": True}})) is None
+    with pytest.raises(ValueError, match="cannot train as one ensemble"):
+        run_group([validate(base), validate({**base, "model": {"model": "vae"}})], ["a", "b"])
