@@ -1,5 +1,9 @@
 """Sweeps whose GAN trials train as batched ensembles store the records a one-at-a-time sweep stores."""
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import optuna
 import pytest
@@ -80,3 +84,15 @@ def test_signature_groups_only_what_one_ensemble_can_train():
     assert signature(validate({**base, "model": {"model": "gan", "spectral_norm": True}})) is None
     with pytest.raises(ValueError, match="cannot train as one ensemble"):
         run_group([validate(base), validate({**base, "model": {"model": "vae"}})], ["a", "b"])
+
+
+def test_sweep_benchmark_runs():
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "sweep.py"), "--quick", "--steps", "20",
+                          "--workers", "1", "--ensemble", "4", "--baseline", "2"],
+                         capture_output=True, text=True, timeout=300, cwd=root,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("sweep of 8 trials (20 steps, width 64), ensembles of 4: ") and last.endswith("x")
+    assert "8/8 trials stored ({'complete': 8})" in out.stdout
