@@ -28,7 +28,7 @@ import torch
 from distributions.data import DistributionDataModule
 from models.ensemble import EnsembleGAN, MAY_DIFFER, incompatibility
 
-from .config import validate
+from .config import make_distribution, validate
 from .train import begin, conclude, failed, monitors, quiet_logs, run, save
 
 SCHEDULE = ("steps", "eval_every", "eval_samples", "final_real", "accelerator", "plots", "tensorboard")
@@ -40,7 +40,6 @@ def signature(config: Mapping[str, Any]) -> str | None:
     model = config["model"]
     if model.get("model") != "gan" or incompatibility([model]) is not None:
         return None
-    from .config import make_distribution
     shape = list(make_distribution(config).event_shape)
     return json.dumps({"model": {k: v for k, v in model.items() if k not in MAY_DIFFER},
                        "train": {k: config["train"][k] for k in SCHEDULE}, "event_shape": shape}, sort_keys=True)
