@@ -7,8 +7,9 @@
 Both arms train K non-saturating GAN members (3-layer MLPs, latent 2, 2-D data, batch 256, fused
 Adam, one critic and one generator update per step) on the same pre-made batches:
 
-- ensemble: ``models.ensemble.EnsembleGAN.step`` on [K, B, D] batches (batched layers with
-  ``torch.baddbmm``, per-member noise generators, sync-free divergence masking, loss window);
+- ensemble: ``models.ensemble.EnsembleGAN.step`` on [K, B, D] batches (batched layers, ``torch.bmm``,
+  run by ``models.batched.FastMLP``'s hand-written backward; per-member noise generators;
+  divergence masking; loss window);
 - sequential: a plain PyTorch loop over the members, each an ordinary ``nets.mlp`` pair with its
   own Adam and noise generator, doing ``models.GAN.train_step``'s work without Lightning.
 
@@ -61,7 +62,7 @@ def step_flops(width: int) -> float:
 
 class Chunked:
     """The K members as EnsembleGANs of ``chunk`` members each, stepped one after another
-    (what ``train_members(..., chunk=c)`` does; keeps [chunk, B, width] activations in cache)."""
+    (what ``train_members(..., chunk=c)`` does: smaller activations, but K / chunk times the calls)."""
 
     def __init__(self, width: int, seeds: list[int], chunk: int):
         self.chunk = chunk
@@ -139,6 +140,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=None, help="rounds per setting (default 2, quick 1)")
     ap.add_argument("--chunk", type=int, default=8, help="members per call of the chunked arm (K > chunk only)")
     args = ap.parse_args()
+    BATCH = args.batch
     torch.set_num_threads(args.threads)
     ks, widths = ((1, 8), (64,)) if args.quick else ((1, 8, 32, 128), (64, 256))
     rounds = args.rounds or (1 if args.quick else 2)

@@ -3,12 +3,13 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from torch import nn
+from torch.func import vmap
 
 import distributions
 import models
 from distributions.data import DistributionDataModule
-from models.batched import BatchedLinear, stack_mlps, unstack_mlp
-from models.ensemble import EnsembleGAN, compatible, incompatibility, train_members
+from models.batched import BatchedLinear, FastMLP, stack_mlps, unstack_mlp
+from models.ensemble import _PER_MEMBER, EnsembleGAN, compatible, incompatibility, train_members
 from models.nets import mlp
 
 DIST = distributions.make("mixture", layout="ring", n_modes=2, radius=1.0, std=0.05)
@@ -68,7 +69,6 @@ def test_members_follow_their_single_runs(case):
                                            (alone.optimizers()[1], part.opt_g, part.generator.parameters())):
             for p_alone, p_ens in zip(opt_alone.optimizer.param_groups[0]["params"], params):  # Adam state
                 s_alone, s_ens = opt_alone.optimizer.state[p_alone], opt_ens.state[p_ens]
-                w = p_ens.shape[1:] if p_ens.dim() == 2 else None
                 for key in ("exp_avg", "exp_avg_sq"):
                     got = s_ens[key][k]
                     want = s_alone[key].t() if s_alone[key].dim() == 2 else s_alone[key].reshape(got.shape)
@@ -178,3 +178,59 @@ def test_batched_linear_matches_its_members():
     for k, seed in enumerate((4, 9)):
         torch.manual_seed(seed)
         assert_same_params(ens.to_gan(k), models.build(SMALL, data_dim=2), atol=0)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "elu"])
+def test_fast_mlp_matches_autograd_through_the_layers(activation):
+    torch.manual_seed(1)
+    for in_dim, out_dim in ((2, 1), (2, 2), (8, 3)):       # thin input and output layouts, and the general ones
+        batched = stack_mlps([mlp(in_dim, out_dim, width=16, depth=3, activation=activation) for _ in range(3)])
+        fast = FastMLP.of(batched)
+        assert fast is not None
+        for block_bytes in (FastMLP.block_bytes, 1, 1):      # whole; one member at a time, reusing the buffers
+            fast.block_bytes = block_bytes
+            x = torch.randn(3, 10, in_dim)
+            w = torch.randn(3, 10, out_dim)
+            x_ref, x_fast = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+            (batched(x_ref) * w).sum().backward()
+            want = [p.grad.clone() for p in batched.parameters()] + [x_ref.grad]
+            batched.zero_grad(set_to_none=True)
+            out = fast(x_fast)
+            torch.testing.assert_close(out, batched(x), atol=1e-6, rtol=1e-6)
+            (out * w).sum().backward()
+            got = [p.grad for p in batched.parameters()] + [x_fast.grad]
+            for a, b in zip(got, want):
+                torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+            batched.zero_grad(set_to_none=True)
+            x_fast.grad = None
+            (fast(x_fast, param_grads=False) * w).sum().backward()     # input gradient only
+            assert all(p.grad is None for p in batched.parameters())
+            torch.testing.assert_close(x_fast.grad, want[-1], atol=1e-5, rtol=1e-5)
+    assert FastMLP.of(stack_mlps([mlp(2, 1, width=4, depth=1, activation="gelu")])) is None
+
+
+def test_per_member_losses_equal_the_vmapped_objectives():
+    torch.manual_seed(2)
+    for fn, per_member in _PER_MEMBER.items():
+        r, f = torch.randn(4, 32, requires_grad=True), torch.randn(4, 32, requires_grad=True)
+        want = vmap(fn)(r, f)
+        want_grads = torch.autograd.grad(want.sum(), (r, f), allow_unused=True, materialize_grads=True)
+        got = per_member(r, f)
+        got_grads = torch.autograd.grad(got.sum(), (r, f), allow_unused=True, materialize_grads=True)
+        assert torch.equal(got, want), fn.__name__
+        for a, b in zip(got_grads, want_grads):
+            assert torch.equal(a, b), fn.__name__
+
+
+@pytest.mark.parametrize("prior", ["normal", "uniform"])
+def test_priors_drawn_ahead_are_the_single_draws(prior):
+    cfg = {**SMALL, "prior": prior}
+    ens = EnsembleGAN([cfg] * 2, data_dim=2, seeds=[4, 9])
+    gens = [torch.Generator().set_state(g.get_state()) for g in ens.noise]
+    for _ in range(40):                                      # across several draws ahead
+        z = ens.prior(64)
+        for k, g in enumerate(gens):
+            alone = torch.randn(64, 2, generator=g) if prior == "normal" else torch.rand(64, 2, generator=g) * 2 - 1
+            assert torch.equal(z[k], alone)
+    with pytest.raises(ValueError, match="batch size"):
+        ens.prior(32)
