@@ -4,8 +4,9 @@
 GAN architecture and optimiser settings, same training schedule, same data shape; data
 families, knobs and seeds may differ) as members of ``models.ensemble.EnsembleGAN`` and writes
 for each member exactly what ``experiments.train.run`` writes for it alone: config.json,
-result.json, sample PNGs, TensorBoard scalars. Member k follows the trajectory of its single
-run to float tolerance (its own data stream, seed and noise), is evaluated at the same steps
+result.json, sample PNGs, TensorBoard scalars. On the CPU member k follows the trajectory of its
+single run to float tolerance (its own data stream, seed and noise; on a GPU its noise stream is
+seeded differently, see models/ensemble.py), is evaluated at the same steps
 with the same callback code, and its record has the same fields and values (the trajectory
 agrees to ~1e-6, so a metric that thresholds a distance can in rare cases differ); only
 ``runtime_s`` differs (the group's time shared equally) and result.json notes the group size.
