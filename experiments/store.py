@@ -41,8 +41,11 @@ def open_storage(study: str, url: str | None = None, root: Path | str = ROOT):
     """The storage of ``study``: ``lightning_logs/<study>/journal.log`` unless ``url`` names a
     database. An unreachable URL raises a one-line ValueError."""
     if url is None:
-        folder = study_folder(study, root)
+        folder = study_folder(study, root).resolve()
         folder.mkdir(parents=True, exist_ok=True)
+        # An absolute path: Optuna's lock is a symlink to the journal, and a relative target
+        # dangles, so a lock left by a killed worker was never seen as stale (the next worker
+        # spun at 100% CPU forever instead of breaking it after the 30 s grace period).
         return JournalStorage(JournalFileBackend(str(folder / "journal.log")))
     if "://" not in url:
         raise ValueError(f"--storage {url!r} is not allowed; expected a database URL such as "
