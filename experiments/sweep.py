@@ -23,8 +23,8 @@ from metrics import evaluate
 
 from . import store
 from .config import make_distribution
-from .sweep_config import Sweep, load_sweep
 from .ensemble_run import run_group, signature
+from .sweep_config import Sweep, load_sweep
 from .train import run
 
 GRACE = 300.0          # seconds without a heartbeat before another machine's trial is abandoned
@@ -154,7 +154,8 @@ def run_sweep(config_path: str | Path, *, storage: str | None = None, workers: i
     """Validate, lay out and run a sweep; returns the Sweep (its study holds the results).
     ``ensemble`` overrides the config's ``ensemble`` (trials per batched ensemble)."""
     for name, value in (("workers", workers), ("ensemble", ensemble)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        if (value is not None or name == "workers") and (isinstance(value, bool) or not isinstance(value, int)
+                                                         or value < 1):
             raise ValueError(f"--{name}={value!r} is not allowed; expected an integer >= 1")
     sweep = load_sweep(config_path, study)
     check_metric(sweep)

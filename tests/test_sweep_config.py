@@ -57,6 +57,8 @@ def test_ranges_named_models_and_search_draws():
     (dict(model={"model": "flow"}), "model='flow'"),
     (dict(model={"model": "gan", "loss": "wasserstein"}), "loss='wasserstein'"),
     (dict(seeds=0), "seeds=0"),
+    (dict(ensemble=0), "ensemble=0 is not allowed; expected an integer >= 1"),
+    (dict(train={"eval_every": 20, "steps_per_batch": 3}), "steps_per_batch=3 is not allowed"),
     (dict(objective={"metric": "modes_captured", "direction": "up"}), "direction='up'"),
     (dict(objective={}), "objective.metric=None"),
     (dict(colour="red"), "unknown key 'colour'"),
