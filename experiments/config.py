@@ -22,7 +22,8 @@ DATA_KEYS = {"family": "distribution family (distributions.families())",
              "n_train": "size of a fixed training set; null streams fresh samples every step"}
 # name: (default, meaning, check)
 TRAIN_KEYS: dict[str, tuple[Any, str, str]] = {
-    "steps": (2000, "training steps (batches); a GAN updates its generator every d_steps of them", "int>=1"),
+    "steps": (2000, "training steps (one batch of data each); a GAN updates its generator every d_steps of them",
+              "int>=1"),
     "seed": (0, "seed of weights, data stream and evaluation noise", "int>=0"),
     "eval_every": (250, "steps between evaluations (collapse history, sample plots)", "int>=1"),
     "eval_samples": (2500, "generated samples per evaluation and for the final metrics", "int>=10"),
