@@ -1,8 +1,8 @@
 """Batched ensembles (models.ensemble) against training the same members one after another.
 
-    python benchmarks/ensemble.py                 # K in 1, 8, 32, 128 at widths 64 and 256, 1 thread
+    python benchmarks/ensemble.py                 # K in 1, 8, 32, 128 at widths 64 and 256; all cores, then 1 thread
     python benchmarks/ensemble.py --quick         # K in 1, 8, width 64 only, a few steps: checks it runs
-    python benchmarks/ensemble.py --threads 2 --batch 128 --chunk 16
+    python benchmarks/ensemble.py --threads 1 --batch 128 --chunk 16
 
 Both arms train K non-saturating GAN members (3-layer MLPs, latent 2, 2-D data, batch 256, fused
 Adam, one critic and one generator update per step) on the same pre-made batches:
@@ -21,6 +21,13 @@ round runs both arms back to back (order alternating); the ratio reported is the
 rounds of the per-round ratio, which cancels slow drifts in machine load. GFLOP/s count the
 matrix multiplies only (forward and backward of every linear layer, the model's useful work), set
 against a large sgemm measured in the same process with the same thread count.
+
+Thread counts: by default the whole run is done twice, first with all the machine's cores as torch
+intra-op threads (torch's default: "the machine", the target's setting), then with one thread
+("per core": what each of a sweep's one-thread workers gets). Both arms always get the same
+threads. A plain loop's 256 x 64 matrix multiplies are too small to split over cores, while the
+ensemble's batched multiplies split over members, so the two settings differ only for the ensemble.
+Two threads are only faster on an otherwise idle machine (see the README on oversubscription).
 """
 from __future__ import annotations
 
@@ -135,22 +142,36 @@ def main() -> None:
     global BATCH
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="K in 1, 8 at width 64, few steps")
-    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    cores = os.cpu_count() or 1
+    ap.add_argument("--threads", type=int, nargs="+", default=sorted({cores, 1}, reverse=True),
+                    help=f"torch intra-op thread counts, one full run each (default: {cores} = all cores, then 1)")
     ap.add_argument("--batch", type=int, default=BATCH, help=f"samples per member batch (default {BATCH})")
     ap.add_argument("--rounds", type=int, default=None, help="rounds per setting (default 2, quick 1)")
     ap.add_argument("--chunk", type=int, default=8, help="members per call of the chunked arm (K > chunk only)")
     args = ap.parse_args()
+    if min(args.threads) < 1:
+        ap.error(f"--threads must be positive thread counts, got {args.threads}")
     BATCH = args.batch
-    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, cpus {cores}, load average {load()} (1/5/15 min; others share this machine)")
+    print(f"GAN: non_saturating, {DEPTH} hidden layers, latent {LATENT}, data {DIM}-D, batch {BATCH}, fused Adam")
+    headlines = [line for threads in args.threads for line in measure(threads, args)]
+    print(f"load average at the end: {load()}")
+    print("\n".join(headlines))
+
+
+def load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def measure(threads: int, args: argparse.Namespace) -> list[str]:
+    """Every (width, K) setting at ``threads`` intra-op threads; returns the summary lines."""
+    torch.set_num_threads(threads)
     ks, widths = ((1, 8), (64,)) if args.quick else ((1, 8, 32, 128), (64, 256))
     rounds = args.rounds or (1 if args.quick else 2)
     dist = distributions.make("mixture", layout="ring", n_modes=8, radius=1.0, std=0.05)
-
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
-          f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} (1/5/15 min; others share this machine)")
     peak = sgemm_peak()
-    print(f"sgemm 2048x2048 peak: {peak:.1f} GFLOP/s")
-    print(f"GAN: non_saturating, {DEPTH} hidden layers, latent {LATENT}, data {DIM}-D, batch {BATCH}, fused Adam")
+    where = f"{threads} thread{'s' if threads > 1 else ''}" + (" = all cores" if threads == os.cpu_count() else "")
+    print(f"--- {where}: sgemm 2048x2048 peak {peak:.1f} GFLOP/s")
     headline = {}
     for width in widths:
         flops = step_flops(width)
@@ -181,14 +202,15 @@ def main() -> None:
                   + (f"; chunks of {args.chunk} {med['chunked']:6.1f} ({gf(med['chunked'])}) = {ratio['chunked']:.2f}x"
                      if "chunked" in ratio else ""))
             headline.setdefault(width, []).append((K, ratio))
-    print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    lines = []
     for width, rows in headline.items():
         K, ratio = rows[-1]
         best = max((r, name, k) for k, rs in rows for name, r in rs.items())
-        print(f"ensemble/sequential at width {width}: {max(ratio.values()):.1f}x at K={K} "
-              f"(one call {ratio['ensemble']:.2f}x" + (f", chunks of {args.chunk} {ratio['chunked']:.2f}x" if "chunked" in ratio
-                                                       else "") + f"; best {best[0]:.2f}x: {best[1]} at K={best[2]})")
-
+        lines.append(f"ensemble/sequential at width {width}: {max(ratio.values()):.1f}x at K={K}, {where} "
+                     f"(one call {ratio['ensemble']:.2f}x" + (f", chunks of {args.chunk} {ratio['chunked']:.2f}x"
+                                                              if "chunked" in ratio else "")
+                     + f"; best {best[0]:.2f}x: {best[1]} at K={best[2]})")
+    return lines
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,9 @@
 """models.ensemble: K batched GAN members follow the trajectories of the same trials trained alone."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -234,3 +239,18 @@ def test_priors_drawn_ahead_are_the_single_draws(prior):
             assert torch.equal(z[k], alone)
     with pytest.raises(ValueError, match="batch size"):
         ens.prior(32)
+
+
+# -- benchmark ------------------------------------------------------------------------------------
+def test_ensemble_benchmark_runs_at_each_thread_count():
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "ensemble.py"), "--quick", "--batch", "32",
+                          "--threads", "2", "1"], capture_output=True, text=True, timeout=300, cwd=root)
+    assert out.returncode == 0, out.stderr[-2000:]
+    heads = [line for line in out.stdout.splitlines() if line.startswith("ensemble/sequential at width 64: ")]
+    assert [h.split(", ")[1].split(" (")[0] for h in heads] == ["2 threads" + (" = all cores" if os.cpu_count() == 2 else ""),
+                                                              "1 thread"]
+    assert all(float(h.split(": ")[1].split("x")[0]) > 0 for h in heads)
+    bad = subprocess.run([sys.executable, str(root / "benchmarks" / "ensemble.py"), "--threads", "0"],
+                         capture_output=True, text=True, timeout=60, cwd=root)
+    assert bad.returncode == 2 and "--threads must be positive thread counts, got [0]" in bad.stderr
