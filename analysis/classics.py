@@ -11,8 +11,9 @@ like ``analysis.plots``; the table holds exactly the numbers drawn.
                              [-3, 3]^2 (re-trains one seed per model with ``save_state``) + the table
     gap_curve(df)            mass off a disconnected support (1 - support_precision) against the
                              number of components, one line per model
-    mode_hopping(df)         the captured mode set at every evaluation (from each trial's stored
-                             history), one raster per seed, and per-seed hop counts
+    mode_hopping(df)         the mode sets at every evaluation (from each trial's stored history), one
+                             raster per seed shaded by each mode's mass, and per-seed hop counts of
+                             the captured set (>= 1 good sample) and the held set (>= 1/(2K) of them)
 
 Standard error: sample standard deviation (ddof 1) / sqrt(n) over the complete seeds with a finite
 value; NaN for one seed. High-quality share is shown in percent, as the papers do.
@@ -251,19 +252,36 @@ def histories(df: pd.DataFrame) -> dict[int, list[dict]]:
     return out
 
 
+def held(entry: dict, share: float = 0.5) -> frozenset | None:
+    """The modes that hold at least ``share`` of a uniform share (1 / K) of the high-quality mass at
+    one evaluation; None for histories stored before ``mode_mass`` was recorded."""
+    mass = entry.get("mode_mass")
+    if mass is None:
+        return None
+    return frozenset(i for i, m in enumerate(mass) if m >= share / len(mass))
+
+
 def hop_counts(history: list[dict]) -> dict:
-    """changes (consecutive evaluations whose captured sets differ), mean captured, modes ever held."""
+    """changes (consecutive evaluations whose captured sets differ), mean captured, modes ever held;
+    and the same for the held sets (``held``: where the mass is), NaN where no mass was recorded."""
     sets = [frozenset(h.get("captured") or ()) for h in history]
     changes = sum(a != b for a, b in zip(sets, sets[1:]))
-    held = sorted(set().union(*sets)) if sets else []
-    return {"n_evals": len(sets), "set_changes": changes,
-            "mean_captured": float(np.mean([len(s) for s in sets])) if sets else math.nan,
-            "modes_ever_captured": len(held)}
+    ever = sorted(set().union(*sets)) if sets else []
+    out = {"n_evals": len(sets), "set_changes": changes,
+           "mean_captured": float(np.mean([len(s) for s in sets])) if sets else math.nan,
+           "modes_ever_captured": len(ever)}
+    hs = [held(h) for h in history]
+    known = bool(hs) and all(x is not None for x in hs)
+    out.update(held_changes=sum(a != b for a, b in zip(hs, hs[1:])) if known else math.nan,
+               mean_held=float(np.mean([len(x) for x in hs])) if known else math.nan,
+               modes_ever_held=len(set().union(*hs)) if known else math.nan)
+    return out
 
 
 def mode_hopping(df: pd.DataFrame, title: str = ""):
-    """One raster per seed: mode index against evaluation step, filled where the mode is captured
-    (>= 1 high-quality sample of the fixed z batch); returns (figure, one row per seed)."""
+    """One raster per seed: mode index against evaluation step, shaded by the mode's share of the
+    high-quality samples of the fixed z batch (black: 2 / K or more; histories without ``mode_mass``:
+    black where the mode is captured, >= 1 high-quality sample); returns (figure, one row per seed)."""
     hist = histories(df)
     rows = df[df["trial"].isin(hist)].sort_values(["model", "seed"])
     n = max(1, len(rows))
@@ -273,17 +291,23 @@ def mode_hopping(df: pd.DataFrame, title: str = ""):
         h = hist[int(row["trial"])]
         K = int(h[0].get("n_modes", 0)) if h else 0
         steps = [e["step"] for e in h]
+        stats = hop_counts(h)
+        by_mass = not math.isnan(stats["mean_held"])
         img = np.zeros((K, len(h)))
         for j, e in enumerate(h):
-            img[list(e.get("captured") or []), j] = 1
+            if by_mass:
+                img[:, j] = np.minimum(np.asarray(e["mode_mass"]) * K / 2, 1.0)
+            else:
+                img[list(e.get("captured") or []), j] = 1
         width = (steps[1] - steps[0]) if len(steps) > 1 else 1
         ax.imshow(img, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
                   extent=(steps[0] - width / 2, steps[-1] + width / 2, K - 0.5, -0.5) if steps else None)
-        stats = hop_counts(h)
-        ax.set_ylabel("mode\n(black: captured)", fontsize=7)
-        ax.set_title(f"{row['model']} seed {row['seed']}: {stats['set_changes']} changes of the captured set in "
-                     f"{stats['n_evals']} evaluations, mean {stats['mean_captured']:.2f} modes captured, "
-                     f"{stats['modes_ever_captured']} ever", fontsize=8)
+        ax.set_ylabel("mode\n(black: " + ("mass share >= 2/K)" if by_mass else "captured)"), fontsize=7)
+        line = (f"{row['model']} seed {row['seed']}: {stats['set_changes']} changes of the captured set in "
+                f"{stats['n_evals']} evaluations, mean {stats['mean_captured']:.2f} modes captured")
+        line += (f"; held (mass >= 1/(2K)): mean {stats['mean_held']:.2f}, {stats['held_changes']} changes, "
+                 f"{stats['modes_ever_held']} ever" if by_mass else f", {stats['modes_ever_captured']} ever")
+        ax.set_title(line, fontsize=8)
         out.append({"model": row["model"], "seed": row["seed"], "trial": row["trial"], **stats,
                     "final_modes_captured": row.get("modes_captured", math.nan),
                     "mode_hopping": row.get("collapse.mode_hopping", None),

@@ -17,6 +17,8 @@ untouched. It computes
     modes_captured, mode_hq_fraction   mode_stats, for families with modes; non-finite
                          samples are never high quality
     captured, n_modes    the captured mode indices (history only: for mode hopping)
+    mode_mass            each mode's share of the high-quality samples (history only: which modes
+                         hold the mass, for mode hopping; "captured" needs just one sample)
 
 logs the numbers as ``eval/<name>`` to the trainer's loggers (and to ``callback_metrics`` for
 monitors), and appends {"step": steps trained, "global_step": optimizer steps, ...} to
@@ -112,5 +114,5 @@ class EvaluationCallback(pl.Callback):
         if self.modes is not None:
             st = mode_stats(x, self.modes, self.threshold)
             out.update(modes_captured=float(st["captured"]), mode_hq_fraction=st["hq_fraction"],
-                       captured=st["captured_modes"], n_modes=self.modes.n_modes)
+                       captured=st["captured_modes"], n_modes=self.modes.n_modes, mode_mass=st["mass"])
         return out

@@ -50,8 +50,8 @@ EXPECTED = {
     "disconnected_circles": (dict(family="manifold", shape="two_circles", radius=1.0), dict(),
                              {"gan": dict(loss="wgan_gp"), "vae": dict(model="vae")}, {}, None),
     "unrolled_hopping": (dict(family="mixture", layout="ring", n_modes=8, radius=1.0, std=0.01),
-                         dict(model="gan", g_width=128, g_depth=2, d_width=128, d_depth=2, activation="tanh",
-                              latent_dim=256, batch_size=512, lr_d=1e-4, lr_g=1e-3, beta1=0.5),
+                         dict(model="gan", loss="minimax", g_width=128, g_depth=2, d_width=128, d_depth=2,
+                              activation="tanh", latent_dim=256, batch_size=512, lr_d=1e-4, lr_g=1e-3, beta1=0.5),
                          {"GAN": {}}, dict(steps=25_000), None),
 }
 
@@ -122,8 +122,17 @@ def test_mean_se_and_hop_counts():
     m, se, n = classics.mean_se([5.0, float("nan")])
     assert (m, n) == (5.0, 1) and math.isnan(se)
     h = [{"captured": [0]}, {"captured": [1]}, {"captured": [1]}, {"captured": [0, 1]}]
-    assert classics.hop_counts(h) == {"n_evals": 4, "set_changes": 2, "mean_captured": 1.25,
-                                      "modes_ever_captured": 2}
+    counts = classics.hop_counts(h)
+    assert {k: counts[k] for k in ("n_evals", "set_changes", "mean_captured", "modes_ever_captured")} == {
+        "n_evals": 4, "set_changes": 2, "mean_captured": 1.25, "modes_ever_captured": 2}
+    assert all(math.isnan(counts[k]) for k in ("held_changes", "mean_held", "modes_ever_held"))   # no mass stored
+    # Every mode captured throughout, but the mass (4 modes, held: >= 1/8) moves from mode 0 to 2 and back.
+    mass = [[0.9, 0.05, 0.05, 0.0], [0.9, 0.05, 0.05, 0.0], [0.1, 0.0, 0.8, 0.1], [0.125, 0.125, 0.5, 0.25]]
+    h = [{"captured": [0, 1, 2, 3], "mode_mass": m} for m in mass]
+    counts = classics.hop_counts(h)
+    assert counts["set_changes"] == 0 and counts["mean_captured"] == 4
+    assert [classics.held(e) for e in h] == [{0}, {0}, {2}, {0, 1, 2, 3}]
+    assert (counts["held_changes"], counts["mean_held"], counts["modes_ever_held"]) == (2, 1.75, 4)
 
 
 def tiny(name, tmp_path):

@@ -108,6 +108,7 @@ def test_callback_records_logs_and_summarises(tmp_path):
     trainer.fit(module)
     assert [h["step"] for h in cb.history] == [4, 8, 12, 14]       # every 4 batches + the end
     assert [h["captured"] for h in cb.history] == [[1], [2], [3], [3]]
+    assert [h["mode_mass"] for h in cb.history] == [[1.0 * (i == m) for i in range(8)] for m in (1, 2, 3, 3)]
     assert cb.history[1]["nonfinite_fraction"] == pytest.approx(0.1)
     assert cb.history[1]["mode_hq_fraction"] <= 0.9
     for h in cb.history:
