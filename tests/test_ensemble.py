@@ -248,8 +248,8 @@ def test_ensemble_benchmark_runs_at_each_thread_count():
                           "--threads", "2", "1"], capture_output=True, text=True, timeout=300, cwd=root)
     assert out.returncode == 0, out.stderr[-2000:]
     heads = [line for line in out.stdout.splitlines() if line.startswith("ensemble/sequential at width 64: ")]
-    assert [h.split(", ")[1].split(" (")[0] for h in heads] == ["2 threads" + (" = all cores" if os.cpu_count() == 2 else ""),
-                                                              "1 thread"]
+    assert [h.split(", ")[1].split(" (")[0] for h in heads] == ["1 thread", "2 threads" + (" = all cores" if os.cpu_count() == 2 else "")]
+    assert out.stdout.strip().splitlines()[-1] == heads[-1]                 # the first thread count's line ends it
     assert all(float(h.split(": ")[1].split("x")[0]) > 0 for h in heads)
     bad = subprocess.run([sys.executable, str(root / "benchmarks" / "ensemble.py"), "--threads", "0"],
                          capture_output=True, text=True, timeout=60, cwd=root)
