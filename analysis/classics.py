@@ -302,7 +302,7 @@ def mode_hopping(df: pd.DataFrame, title: str = ""):
         width = (steps[1] - steps[0]) if len(steps) > 1 else 1
         ax.imshow(img, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
                   extent=(steps[0] - width / 2, steps[-1] + width / 2, K - 0.5, -0.5) if steps else None)
-        ax.set_ylabel("mode\n(black: " + ("mass share >= 2/K)" if by_mass else "captured)"), fontsize=7)
+        ax.set_ylabel("mode", fontsize=7)
         line = (f"{row['model']} seed {row['seed']}: {stats['set_changes']} changes of the captured set in "
                 f"{stats['n_evals']} evaluations, mean {stats['mean_captured']:.2f} modes captured")
         line += (f"; held (mass >= 1/(2K)): mean {stats['mean_held']:.2f}, {stats['held_changes']} changes, "
@@ -313,6 +313,8 @@ def mode_hopping(df: pd.DataFrame, title: str = ""):
                     "mode_hopping": row.get("collapse.mode_hopping", None),
                     "n_hops": row.get("collapse.n_hops", None)})
     axes[-1, 0].set_xlabel("training step")
-    fig.suptitle(title, fontsize=10)
+    by_mass = bool(out) and not math.isnan(out[0]["mean_held"])
+    fig.suptitle(title + ("\nshade: the mode's share of the high-quality samples (white 0, black 2/K or more)" if by_mass
+                          else "\nblack: the mode is captured (at least one high-quality sample)"), fontsize=10)
     fig.tight_layout()
     return fig, pd.DataFrame(out)

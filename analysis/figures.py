@@ -91,7 +91,7 @@ CLASSICS = {
     "disconnected_circles": Figure("Two unit circles at (+-2, 0): mass in the gaps, WGAN-GP vs VAE",
                                    "classic_disconnected_circles.yaml", "classic_disconnected_circles_quick.yaml",
                                    "component_table", dict(metrics=("gap_mass", "support_coverage"))),
-    "unrolled_hopping": Figure("Unrolled-GAN ring without unrolling: the captured mode set over training",
+    "unrolled_hopping": Figure("Unrolled-GAN ring without unrolling: where the generator's mass sits over training",
                                "classic_unrolled_ring.yaml", "classic_unrolled_ring_quick.yaml", "hopping", {}),
 }
 FIGURES.update(CLASSICS)
