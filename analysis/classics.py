@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -231,7 +232,7 @@ def gap_curve(df: pd.DataFrame, x: str = "n_components", title: str = ""):
     tolerance from every component, i.e. in the gaps or beside the pieces) against ``x``, one line
     per model with a bootstrap band (``analysis.plots.curve``); returns (figure, table)."""
     from .plots import curve
-    fig, table = curve(derived(df), x, "gap_mass", hue="model", title=title)
+    fig, table = curve(derived(df), x, "gap_mass", hue="model", title=textwrap.fill(title, 60, break_on_hyphens=False))
     return fig, table
 
 
