@@ -267,10 +267,9 @@ def hop_counts(history: list[dict]) -> dict:
     and the same for the held sets (``held``: where the mass is), NaN where no mass was recorded."""
     sets = [frozenset(h.get("captured") or ()) for h in history]
     changes = sum(a != b for a, b in zip(sets, sets[1:]))
-    ever = sorted(set().union(*sets)) if sets else []
     out = {"n_evals": len(sets), "set_changes": changes,
            "mean_captured": float(np.mean([len(s) for s in sets])) if sets else math.nan,
-           "modes_ever_captured": len(ever)}
+           "modes_ever_captured": len(set().union(*sets))}
     hs = [held(h) for h in history]
     known = bool(hs) and all(x is not None for x in hs)
     out.update(held_changes=sum(a != b for a, b in zip(hs, hs[1:])) if known else math.nan,
