@@ -28,6 +28,8 @@ import optuna
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
+from . import optuna_api as api
+
 ROOT = Path("lightning_logs")
 _SCHEMA_LOCK = 0x1EA2_0B1E           # advisory lock id for creating Optuna's tables
 HOST = socket.gethostname()
@@ -71,12 +73,12 @@ def open_storage(study: str, url: str | None = None, root: Path | str = ROOT):
 
 
 @contextlib.contextmanager
-def layout_lock(storage, study: str, root: Path | str = ROOT) -> Iterator[None]:
+def layout_lock(study: optuna.Study, root: Path | str = ROOT) -> Iterator[None]:
     """Serialise layout and recovery across processes (and, with PostgreSQL, machines)."""
-    engine = getattr(storage, "engine", None)
+    engine = api.engine(study)
     if engine is not None and engine.dialect.name == "postgresql":
         from sqlalchemy import text
-        lock_id = int.from_bytes(hashlib.sha1(study.encode()).digest()[:7], "big")
+        lock_id = int.from_bytes(hashlib.sha1(study.study_name.encode()).digest()[:7], "big")
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock_id})
             try:
@@ -84,7 +86,7 @@ def layout_lock(storage, study: str, root: Path | str = ROOT) -> Iterator[None]:
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_id})
         return
-    folder = study_folder(study, root)
+    folder = study_folder(study.study_name, root)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "layout.lock", "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -123,13 +125,13 @@ def is_done(trial: optuna.trial.FrozenTrial) -> bool:
 def ensure_layout(study: optuna.Study, specs, grace: float) -> dict[str, int]:
     """Queue every key that has no waiting, running or done trial; abandon dead workers' trials.
     Call under ``layout_lock``. Returns counts of what it did."""
-    storage, counts = study._storage, {"queued": 0, "abandoned": 0}
+    counts = {"queued": 0, "abandoned": 0}
     live: dict[str, bool] = defaultdict(bool)
     for t in study.get_trials(deepcopy=False):
         key = t.user_attrs.get("key")
         if t.state == TrialState.RUNNING and is_stale(t, grace):
-            storage.set_trial_user_attr(t._trial_id, "abandoned", f"worker {t.user_attrs.get('worker')} died")
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            api.set_attr(study, api.trial_id(t), "abandoned", f"worker {t.user_attrs.get('worker')} died")
+            api.fail(study, api.trial_id(t))
             counts["abandoned"] += 1
             continue
         if t.state in (TrialState.WAITING, TrialState.RUNNING) or is_done(t):
@@ -146,15 +148,12 @@ def params_of(spec) -> dict:
     return {"model": spec.variant, **spec.point, **spec.hparams, "seed": spec.seed}
 
 
-def _take(storage, t) -> bool:
-    """Atomically move WAITING trial ``t`` to RUNNING for this worker; False if another got it."""
-    try:
-        if not storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
-            return False
-    except optuna.exceptions.UpdateFinishedTrialError:
+def _take(study: optuna.Study, tid: int) -> bool:
+    """Atomically move WAITING trial ``tid`` to RUNNING for this worker; False if another got it."""
+    if not api.try_start(study, tid):
         return False
-    storage.set_trial_user_attr(t._trial_id, "worker", {"host": HOST, "pid": os.getpid()})
-    storage.set_trial_user_attr(t._trial_id, "heartbeat", time.time())
+    api.set_attr(study, tid, "worker", {"host": HOST, "pid": os.getpid()})
+    api.set_attr(study, tid, "heartbeat", time.time())
     return True
 
 
@@ -167,14 +166,13 @@ def claim(study: optuna.Study) -> optuna.Trial | None:
 def claim_group(study: optuna.Study, size: int, group_of=lambda key: None) -> list[optuna.Trial]:
     """Take the first WAITING trial and up to ``size - 1`` more whose ``group_of(key)`` equals its
     own (not None): the trials a worker trains as one ensemble. Empty when none is left."""
-    storage = study._storage
     taken, group = [], None
-    for t in storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.WAITING,)):
+    for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         g = group_of(t.user_attrs.get("key"))
         if taken and (group is None or g != group):
             continue
-        if _take(storage, t):
-            taken.append(optuna.Trial(study, t._trial_id))
+        if _take(study, api.trial_id(t)):
+            taken.append(api.live_trial(study, api.trial_id(t)))
             group = g
             if len(taken) == size or group is None:
                 break

@@ -21,7 +21,7 @@ from tqdm import tqdm
 import distributions  # noqa: F401  (families register on import)
 from metrics import evaluate
 
-from . import store
+from . import optuna_api, store
 from .config import make_distribution
 from .ensemble_run import run_group, signature
 from .sweep_config import Sweep, load_sweep
@@ -54,7 +54,7 @@ def open_study(sweep: Sweep, url: str | None, root: Path | str = store.ROOT) -> 
 
 def prepare(sweep: Sweep, url: str | None, root: Path | str = store.ROOT, grace: float = GRACE) -> optuna.Study:
     study = open_study(sweep, url, root)
-    with store.layout_lock(study._storage, sweep.study, root):
+    with store.layout_lock(study, root):
         store.ensure_layout(study, sweep.trials, grace)
     return study
 
@@ -68,7 +68,7 @@ class _Heartbeat(threading.Thread):
         while not self.stop.wait(BEAT):
             for tid in list(self.trial_ids):
                 try:
-                    self.study._storage.set_trial_user_attr(tid, "heartbeat", time.time())
+                    optuna_api.set_attr(self.study, tid, "heartbeat", time.time())
                 except Exception:  # noqa: BLE001 - a finished or abandoned trial: stop beating it
                     self.trial_ids.remove(tid)
 
@@ -86,11 +86,10 @@ def _finish(study: optuna.Study, trial: optuna.Trial, sweep: Sweep, rec: dict[st
     attrs = {k: rec.get(k) for k in ("status", "reason", "diverged_at", "steps", "metrics", "skipped", "traits",
                                      "collapse", "history", "runtime_s", "code_version")}
     attrs["log_dir"] = str(log_dir)
-    storage = study._storage
     for k, v in attrs.items():
         if k != "status":
-            storage.set_trial_user_attr(trial._trial_id, k, v)
-    storage.set_trial_user_attr(trial._trial_id, "status", attrs["status"])   # last: marks it done
+            trial.set_user_attr(k, v)
+    trial.set_user_attr("status", attrs["status"])   # last: marks it done
     value = rec["metrics"].get(sweep.metric)
     if rec["status"] == "complete" and isinstance(value, (int, float)) and math.isfinite(value):
         study.tell(trial, float(value))
@@ -111,17 +110,17 @@ def work(sweep: Sweep, url: str | None = None, root: Path | str = store.ROOT, gr
     while True:
         trials = store.claim_group(study, size, groups.get)
         if not trials:
-            with store.layout_lock(study._storage, sweep.study, root):    # dead workers' trials?
+            with store.layout_lock(study, root):    # dead workers' trials?
                 if store.ensure_layout(study, sweep.trials, grace)["queued"] == 0:
                     return ran
             continue
         todo = []
         for trial in trials:
-            spec = specs[study._storage.get_trial(trial._trial_id).user_attrs["key"]]
+            spec = specs[trial.user_attrs["key"]]
             for name in store.params_of(spec):       # fixed values from the queue, shown as params
                 _suggest(trial, name, sweep.space[name])
             todo.append((trial, spec, store.study_folder(sweep.study, root) / "trials" / f"{trial.number:05d}"))
-        beat = _Heartbeat(study, [t._trial_id for t, _, _ in todo])
+        beat = _Heartbeat(study, [optuna_api.trial_id(t) for t, _, _ in todo])
         beat.start()
         try:
             if len(todo) == 1:

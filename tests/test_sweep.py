@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from experiments import store
+from experiments.optuna_api import journal_lock
 from experiments.results import load_study as load
 from experiments.results import results
 from experiments.sweep import run_sweep
@@ -145,10 +146,6 @@ def test_a_killed_workers_journal_lock_can_age_out(tmp_path, monkeypatch):
     # not changed for 30 s, which needs the symlink to resolve. With a relative journal path it
     # dangled and the next worker spun forever (seen when a test SIGKILLed a sweep mid-write).
     monkeypatch.chdir(tmp_path)
-    lock = store.open_storage("locked", None, "lightning_logs")._backend._lock
-    assert lock.acquire()
-    try:
-        assert os.path.isabs(os.readlink(lock._lock_file))
-        assert os.stat(lock._lock_file).st_mtime > 0          # follows the link: no OSError
-    finally:
-        lock.release()
+    with journal_lock(store.open_storage("locked", None, "lightning_logs")) as lock_file:
+        assert os.path.isabs(os.readlink(lock_file))
+        assert os.stat(lock_file).st_mtime > 0          # follows the link: no OSError
