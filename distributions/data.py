@@ -10,6 +10,10 @@ training device: the loader hands out only a step counter, and ``on_after_batch_
   every device) and moved to the device once; each step draws a batch of indices with
   replacement from the seeded device generator.
 
+Members: given a list of distributions (one per member of a batched model; they may differ in
+knobs, not in event shape) and a list of seeds, every batch is [K, batch_size, *event_shape],
+member k's rows drawn exactly as a one-distribution module with seed k would draw them.
+
 ``steps`` makes one epoch exactly that many training steps (train with ``max_epochs=1``),
 whatever a module counts as a Lightning step (``max_steps`` counts optimizer steps; a manually
 optimised module with two optimizers can take two per batch).
@@ -22,7 +26,7 @@ steps; with k = 1 batches are [batch_size, *event_shape] as usual.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -49,40 +53,51 @@ class _Steps:
 
 
 class DistributionDataModule(pl.LightningDataModule):
-    def __init__(self, dist: Distribution, *, batch_size: int, n_train: int | None = None, seed: int = 0,
-                 steps: int | None = None, steps_per_batch: int = 1):
+    def __init__(self, dist: Distribution | Sequence[Distribution], *, batch_size: int, n_train: int | None = None,
+                 seed: int | Sequence[int] = 0, steps: int | None = None, steps_per_batch: int = 1):
         super().__init__()
-        for name, value, low in (("batch_size", batch_size, 1), ("n_train", n_train, 1), ("seed", seed, 0),
+        self.members = not isinstance(dist, Distribution)
+        dists, seeds = (list(dist), list(seed)) if self.members else ([dist], [seed])
+        if len(dists) != len(seeds) or not dists:
+            raise ValueError(f"data: {len(dists)} distributions for {len(seeds)} seeds; expected one seed each")
+        if len({tuple(d.event_shape) for d in dists}) > 1:
+            raise ValueError("data: the members' distributions differ in event shape; expected one shape")
+        for name, value, low in (("batch_size", batch_size, 1), ("n_train", n_train, 1), *(("seed", s, 0) for s in seeds),
                                  ("steps", steps, 1), ("steps_per_batch", steps_per_batch, 1)):
             optional = name in ("n_train", "steps")
             if not (optional and value is None) and (isinstance(value, bool) or not isinstance(value, int) or value < low):
                 raise ValueError(f"data: {name}={value!r} is not allowed; expected an integer >= {low}")
-        self.dist, self.batch_size, self.n_train, self.seed, self.steps = dist, batch_size, n_train, seed, steps
+        self.dists, self.seeds, self.batch_size, self.n_train, self.steps = dists, seeds, batch_size, n_train, steps
+        self.dist, self.seed = dists[0], seeds[0]
         self.steps_per_batch, self._served = steps_per_batch, 0
-        self._state: tuple[torch.device, torch.Generator, torch.Tensor | None] | None = None
+        self._state: tuple[torch.device, list] | None = None
 
     def train_dataloader(self) -> _Steps:
         k = self.steps_per_batch
         self._served = 0                                # steps handed out this epoch (no device sync)
         return _Steps(None if self.steps is None else -(-self.steps // k))
 
-    def _device_state(self, device: torch.device):
+    def _device_state(self, device: torch.device) -> list:
         if self._state is None or self._state[0] != device:
-            gen = torch.Generator(device=device).manual_seed(self.seed)
-            data = None
-            if self.n_train is not None:
-                cpu = torch.Generator().manual_seed(self.seed)
-                data = self.dist.sample(self.n_train, generator=cpu).to(device)
-            self._state = (device, gen, data)
-        return self._state
+            state = []
+            for dist, seed in zip(self.dists, self.seeds):
+                data = None
+                if self.n_train is not None:
+                    data = dist.sample(self.n_train, generator=torch.Generator().manual_seed(seed)).to(device)
+                state.append((dist, torch.Generator(device=device).manual_seed(seed), data))
+            self._state = (device, state)
+        return self._state[1]
 
     def batch(self, device: torch.device | str = "cpu") -> torch.Tensor:
-        """The next training batch, made on ``device``."""
-        device, gen, data = self._device_state(torch.device(device))
-        if data is None:
-            return self.dist.sample(self.batch_size, generator=gen)
-        idx = torch.randint(len(data), (self.batch_size,), generator=gen, device=device)
-        return data[idx]
+        """The next training batch, made on ``device`` ([K, batch_size, ...] for members)."""
+        device = torch.device(device)
+        out = []
+        for dist, gen, data in self._device_state(device):
+            if data is None:
+                out.append(dist.sample(self.batch_size, generator=gen))
+            else:
+                out.append(data[torch.randint(len(data), (self.batch_size,), generator=gen, device=device)])
+        return torch.stack(out) if self.members else out[0]
 
     def batches(self, device: torch.device | str = "cpu") -> Iterator[torch.Tensor]:
         """Endless batches for a plain PyTorch loop (the same stream the Trainer sees)."""

@@ -31,6 +31,8 @@ TRAIN_KEYS: dict[str, tuple[Any, str, str]] = {
     "accelerator": ("auto", "Lightning accelerator: auto, cpu or gpu", "choice:auto,cpu,gpu,cuda,mps"),
     "plots": (True, "save a PNG of generated against real samples at every evaluation", "bool"),
     "tensorboard": (True, "log scalars to TensorBoard", "bool"),
+    "threads": (1, "torch threads of the process that trains this run (recorded; a record depends only on its "
+                "config, seed and these execution settings, not on how many workers a sweep has)", "int>=1"),
     "steps_per_batch": (None, "training steps per Lightning batch (speed only: results are identical); "
                         "must divide eval_every; null = the largest divisor of eval_every up to 10", "auto|int>=1"),
 }

@@ -5,10 +5,11 @@
     metrics.collapse.collapse_summary(cb.history)
 
 Every ``every_n_steps`` training steps (and once more when training ends, unless the last
-step was just evaluated) the callback draws ``n_samples`` from ``pl_module.sample(n)`` -- the
-only thing it assumes of the module -- with the global RNG forked and seeded with ``seed``, so
-every evaluation sees the same latent batch (PacGAN's fixed z) and training randomness is
-untouched. It computes
+step was just evaluated) the callback draws ``n_samples`` of member ``member`` with a generator
+seeded with ``seed`` (``pl_module.sample(n, generator=g, member=member)``, the only thing it
+assumes of the module), so every evaluation sees the same latent batch (PacGAN's fixed z) and
+training randomness is untouched. A member known to have diverged (``stopped_at``) is no longer
+evaluated. It computes
 
     nonfinite_fraction   share of sample rows with a NaN / inf entry (never a crash)
     coverage             PRDC coverage, k = ``k``, against ``n_real`` fixed real samples, each
@@ -20,8 +21,8 @@ untouched. It computes
     mode_mass            each mode's share of the high-quality samples (history only: which modes
                          hold the mass, for mode hopping; "captured" needs just one sample)
 
-logs the numbers as ``eval/<name>`` to the trainer's loggers (and to ``callback_metrics`` for
-monitors), and appends {"step": steps trained, "global_step": optimizer steps, ...} to
+logs the numbers as ``eval/<name>`` to the member's logger (the trainer's k-th when it has one per
+member, else all of them; and, for one member, to ``callback_metrics`` for monitors), and appends {"step": steps trained, "global_step": optimizer steps, ...} to
 ``history``. Every value is finite. Steps are the module's ``steps`` count where it has one
 (models.LabModule: a Lightning batch [k, B, D] is k steps), else Lightning batches; with k steps
 per batch, an evaluation falls at the end of the batch that reaches a multiple of
@@ -41,9 +42,9 @@ from metrics.modes import mode_stats
 
 class EvaluationCallback(pl.Callback):
     def __init__(self, dist, *, every_n_steps: int = 500, n_samples: int = 2500, n_real: int | None = None,
-                 seed: int = 0, k: int = 5, threshold: float | None = None):
+                 seed: int = 0, k: int = 5, threshold: float | None = None, member: int = 0):
         for name, v, low in (("every_n_steps", every_n_steps, 1), ("n_samples", n_samples, 1),
-                             ("seed", seed, 0), ("k", k, 1)):
+                             ("seed", seed, 0), ("k", k, 1), ("member", member, 0)):
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ValueError(f"EvaluationCallback: {name}={v!r} is not allowed; expected an integer >= {low}")
         n_real = n_samples if n_real is None else n_real
@@ -54,6 +55,7 @@ class EvaluationCallback(pl.Callback):
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
             raise ValueError(f"EvaluationCallback: threshold={threshold!r} is not allowed; expected a number > 0")
         self.dist, self.every, self.n_samples, self.seed, self.k = dist, every_n_steps, n_samples, seed, k
+        self.member = member
         self.threshold, self.modes = float(threshold), dist.modes
         self.real = self._vectors(dist.sample(n_real, generator=torch.Generator().manual_seed(seed)))
         self._radius = knn_radii(self.real, k)
@@ -64,17 +66,25 @@ class EvaluationCallback(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         self._batches += 1
         before, self._step = self._step, int(getattr(pl_module, "steps", self._batches))
-        if self._step // self.every > before // self.every:
+        if self._step // self.every > before // self.every and self._live(pl_module):
             values = self._record(trainer, pl_module)
-            # For monitors (EarlyStopping, pruning) in callback_metrics; the logger gets them below.
-            pl_module.log_dict(values, on_step=True, on_epoch=False, logger=False)
+            if getattr(pl_module, "K", 1) == 1:
+                # For monitors (EarlyStopping, pruning) in callback_metrics; the logger gets them below.
+                pl_module.log_dict(values, on_step=True, on_epoch=False, logger=False)
 
     def on_train_end(self, trainer, pl_module):
-        if self._step and (not self.history or self.history[-1]["step"] != self._step):
+        if self._step and (not self.history or self.history[-1]["step"] != self._step) and self._live(pl_module):
             self._record(trainer, pl_module)
 
+    def _live(self, pl_module) -> bool:
+        stopped = getattr(pl_module, "stopped_at", None)
+        return stopped is None or stopped[self.member] is None
+
     def _record(self, trainer, pl_module) -> dict[str, float]:
-        return self.record(pl_module, self._step, int(trainer.global_step), trainer.loggers)
+        loggers = trainer.loggers
+        if len(loggers) > 1 and len(loggers) == getattr(pl_module, "K", 1):
+            loggers = [loggers[self.member]]
+        return self.record(pl_module, self._step, int(trainer.global_step), loggers)
 
     def record(self, module, step: int, global_step: int | None = None, loggers=()) -> dict[str, float]:
         """Measure ``module`` now, as the evaluation after ``step`` steps: append it to ``history``
@@ -100,11 +110,8 @@ class EvaluationCallback(pl.Callback):
     @torch.no_grad()
     def measure(self, pl_module) -> dict:
         """The cheap metrics of ``pl_module.sample(n_samples)`` under the fixed seed."""
-        device = pl_module.device
-        fork = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=fork):
-            torch.manual_seed(self.seed)
-            x = pl_module.sample(self.n_samples).detach()
+        g = torch.Generator(device=pl_module.device).manual_seed(self.seed)
+        x = pl_module.sample(self.n_samples, generator=g, member=self.member).detach()
         x = self._vectors(x.reshape(x.shape[0], *self.dist.event_shape))
         finite = torch.isfinite(x).all(dim=1)
         fake = x[finite].float()

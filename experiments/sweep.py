@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
-import os
 import threading
 import time
 from pathlib import Path
@@ -23,9 +22,8 @@ from metrics import evaluate
 
 from . import optuna_api, store
 from .config import make_distribution
-from .ensemble_run import run_group, signature
 from .sweep_config import Sweep, load_sweep
-from .train import run
+from .train import run_group, signature
 
 GRACE = 300.0          # seconds without a heartbeat before another machine's trial is abandoned
 BEAT = 20.0            # seconds between heartbeats
@@ -100,8 +98,9 @@ def _finish(study: optuna.Study, trial: optuna.Trial, sweep: Sweep, rec: dict[st
 def work(sweep: Sweep, url: str | None = None, root: Path | str = store.ROOT, grace: float = GRACE,
          on_trial=None, ensemble: int | None = None) -> int:
     """Claim and run trials until none is waiting; returns how many this worker ran. With
-    ``ensemble`` (default: the sweep's) > 1 it claims up to that many compatible GAN trials at
-    once and trains them as one batched ensemble (experiments.ensemble_run)."""
+    ``ensemble`` (default: the sweep's) > 1 it claims up to that many trials of one signature
+    (experiments.train.signature) at once and trains them as the members of one module. Each run
+    sets the torch threads its config asks for (``train.threads``), whatever the worker count."""
     study = prepare(sweep, url, root, grace)
     specs = {s.key: s for s in sweep.trials}
     size = sweep.ensemble if ensemble is None else ensemble
@@ -123,10 +122,7 @@ def work(sweep: Sweep, url: str | None = None, root: Path | str = store.ROOT, gr
         beat = _Heartbeat(study, [optuna_api.trial_id(t) for t, _, _ in todo])
         beat.start()
         try:
-            if len(todo) == 1:
-                recs = [run(todo[0][1].config, todo[0][2])]
-            else:
-                recs = run_group([spec.config for _, spec, _ in todo], [d for _, _, d in todo])
+            recs = run_group([spec.config for _, spec, _ in todo], [d for _, _, d in todo])
         finally:
             beat.stop.set()
         for (trial, _, log_dir), rec in zip(todo, recs):
@@ -140,10 +136,7 @@ def work(sweep: Sweep, url: str | None = None, root: Path | str = store.ROOT, gr
 
 
 def _worker_main(config_path: str, study_name: str | None, url: str | None, root: str, grace: float,
-                 threads: int, ensemble: int | None) -> None:
-    # One process per core share: torch's intra-op threads on an oversubscribed CPU spin and
-    # ran a small MLP step about 28x slower here (2 threads each under a load of 8 processes).
-    torch.set_num_threads(threads)
+                 ensemble: int | None) -> None:
     work(load_sweep(config_path, study_name), url, root, grace, ensemble=ensemble)
 
 
@@ -168,8 +161,7 @@ def run_sweep(config_path: str | Path, *, storage: str | None = None, workers: i
         work(sweep, storage, root, grace, on_trial=lambda: bar.update(store.progress(opt)[0] - bar.n), ensemble=ensemble)
     else:
         ctx = mp.get_context("spawn")
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        procs = [ctx.Process(target=_worker_main, args=(str(config_path), study, storage, str(root), grace, threads, ensemble))
+        procs = [ctx.Process(target=_worker_main, args=(str(config_path), study, storage, str(root), grace, ensemble))
                  for _ in range(workers)]
         for p in procs:
             p.start()

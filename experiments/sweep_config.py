@@ -18,7 +18,7 @@
         vae: {model.lr: {low: 1.0e-4, high: 1.0e-2, log: true}}   # for one named model only
     objective: {metric: modes_captured, direction: maximize}
     ensemble: 32                 # optional: train up to 32 compatible GAN trials as one batched
-                                 # ensemble (experiments.ensemble_run); default 1 = one at a time
+                                 # batched module (experiments.train.run_group); default 1 = one at a time
 
 Trials = named models x grid points x draws x seeds; each is a complete run config with a
 readable ``key``, validated before any trial starts.

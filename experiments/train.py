@@ -1,12 +1,21 @@
-"""One model on one distribution: the unit of every sweep.
+"""Training runs: the unit of every sweep, alone or as members of one batched module.
 
-``run(config, out_dir)`` trains, evaluates and writes into ``out_dir``:
+``run_group(configs, out_dirs)`` trains K run configs as the K members of one module (see
+:func:`signature`: same model, schedule and data shape; data knobs and seeds may differ) under
+one Lightning ``Trainer``; ``run(config, out_dir)`` is the same with K = 1. Each member writes
+into its own folder exactly what it would write alone:
   config.json   the resolved config (every default filled in)
-  result.json   status (complete / diverged / failed + reason), diverged_at, runtime, traits,
-                final metrics, collapse summary, evaluation history (up to any divergence), code version
+  result.json   status (complete / diverged / failed + reason), diverged_at, steps, runtime,
+                traits, final metrics, collapse summary, evaluation history (up to any divergence),
+                execution settings (threads, device, members, library and code versions)
+  model.pt      the member's final weights (``models.load`` rebuilds it, K = 1)
+  samples.npz   its final evaluation samples (``fake``, [n, *event_shape]) and their seed
   samples/      a PNG of generated against real samples at every evaluation
   events.*      TensorBoard scalars (losses, evaluation metrics)
-It never raises for a failing run: the failure is the record.
+Member k follows the trajectory of its single run to float tolerance (models/base.py); a
+diverging member is frozen and recorded at its step while the others go on. Nothing here raises
+for a failing run: the failure is the record. If a group of K > 1 fails as a whole (an error,
+not a divergence), its members are rerun alone, so no trial is lost to its group.
 """
 from __future__ import annotations
 
@@ -16,9 +25,11 @@ import math
 import time
 import traceback
 import warnings
+from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 
@@ -32,26 +43,37 @@ from .evaluation import EvaluationCallback
 from .snapshots import save_scatter
 from .version import code_version
 
+SCHEDULE = ("steps", "eval_every", "eval_samples", "final_real", "accelerator", "plots", "tensorboard",
+            "steps_per_batch", "threads")
+
+
+def signature(config: Mapping[str, Any]) -> str:
+    """Runs with equal signatures can train as members of one module. ``config`` must be valid."""
+    model = {k: v for k, v in config["model"].items() if k not in models.MAY_DIFFER}
+    return json.dumps({"model": model, "train": {k: config["train"][k] for k in SCHEDULE},
+                       "n_train": config["data"]["n_train"],
+                       "event_shape": list(make_distribution(config).event_shape)}, sort_keys=True)
+
 
 class Snapshots(pl.Callback):
-    """Save generated-against-real PNGs every ``every`` training steps (and at the end)."""
+    """Save member ``member``'s generated-against-real PNGs every ``every`` steps (and at the end)."""
 
-    def __init__(self, real: torch.Tensor, every: int, folder: Path, seed: int):
+    def __init__(self, real: torch.Tensor, every: int, folder: Path, seed: int, member: int = 0):
         self.real, self.every, self.folder, self.seed = real.flatten(1).numpy(), every, folder, seed
-        self._step = 0
+        self.member, self._step = member, 0
 
     def save(self, module, step: int) -> None:
         g = torch.Generator(device=module.device).manual_seed(self.seed)
-        fake = module.sample(len(self.real), generator=g).float().cpu().flatten(1).numpy()
+        fake = module.sample(len(self.real), generator=g, member=self.member).float().cpu().flatten(1).numpy()
         save_scatter(self.folder / f"step_{step:07d}.png", self.real, fake, f"step {step}")
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         before, self._step = self._step, module.steps          # a batch may hold several steps
-        if self._step // self.every > before // self.every:
+        if self._step // self.every > before // self.every and module.stopped_at[self.member] is None:
             self.save(module, self._step)
 
     def on_train_end(self, trainer, module):
-        if module.steps % self.every:
+        if module.steps % self.every and module.stopped_at[self.member] is None:
             self.save(module, module.steps)
 
 
@@ -69,35 +91,37 @@ def begin(config: Mapping[str, Any], out_dir: str | Path) -> tuple[dict, Any, di
     return cfg, dist, record, out
 
 
+def execution(cfg: dict, device: torch.device, members: int, member: int) -> dict:
+    """What besides config and seed a record depends on."""
+    versions = {name: metadata.version(dist) for name, dist in
+                (("torch", "torch"), ("pytorch_lightning", "pytorch-lightning"), ("optuna", "optuna"))}
+    return {"threads": torch.get_num_threads(), "device": str(device), "members": members, "member": member,
+            "versions": versions, "code_version": code_version()}
+
+
 def quiet_logs() -> None:
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="pytorch_lightning")
 
 
-def monitors(cfg: dict, dist, out: Path) -> tuple[EvaluationCallback, Snapshots | None]:
-    """The evaluation callback and (when ``train.plots``) the sample snapshots of one run."""
+def conclude(record: dict, module, member: int, history: list[dict], dist, cfg: dict, out: Path) -> None:
+    """Fill ``record`` from member ``member`` of a trained module: the evaluations before any
+    divergence, their collapse summary, and the final metrics -- of fresh samples (saved to
+    samples.npz), or for a diverged run the last finite evaluation (never NaN metrics)."""
     tr, seed = cfg["train"], cfg["train"]["seed"]
-    evaluator = EvaluationCallback(dist, every_n_steps=tr["eval_every"], n_samples=tr["eval_samples"], seed=seed)
-    shots = None
-    if tr["plots"]:
-        real = dist.sample(1000, generator=torch.Generator().manual_seed(seed + 1))
-        shots = Snapshots(real, tr["eval_every"], out / "samples", seed)
-    return evaluator, shots
-
-
-def conclude(record: dict, module, steps: int, history: list[dict], dist, cfg: dict) -> None:
-    """Fill ``record`` from a trained module (``status``, ``diverged_at``, ``sample``): the
-    evaluations before any divergence, their collapse summary, and the final metrics -- of
-    fresh samples, or for a diverged run the last finite evaluation (never NaN metrics)."""
-    tr, seed = cfg["train"], cfg["train"]["seed"]
-    # evaluations up to the divergence (later ones would measure a NaN model; the callback's own values are finite)
-    before = [h for h in history if module.diverged_at is None or h["step"] <= module.diverged_at]
-    record.update(status=module.status, diverged_at=module.diverged_at, steps=steps, history=before)
+    diverged_at = module.diverged_at[member]
+    # evaluations up to the divergence (later ones measured a model past its bad step)
+    before = [h for h in history if diverged_at is None or h["step"] <= diverged_at]
+    steps = module.steps if module.stopped_at[member] is None else module.stopped_at[member]
+    record.update(status=module.status(member), diverged_at=diverged_at, steps=steps, history=before)
     record["collapse"] = collapse_summary(before) if before else None
-    if module.diverged_at is None:
-        g = torch.Generator(device=module.device).manual_seed(seed + 2)
-        fake = module.sample(tr["eval_samples"], generator=g).float()
+    g = torch.Generator(device=module.device).manual_seed(seed + 2)
+    fake = module.sample(tr["eval_samples"], generator=g, member=member).float()
+    np.savez_compressed(out / "samples.npz", fake=fake.reshape(len(fake), *dist.event_shape).cpu().numpy(),
+                        seed=seed + 2, step=steps)
+    models.save(module, member, out / "model.pt")
+    if diverged_at is None:
         real = dist.sample(tr["final_real"], generator=torch.Generator(device=module.device).manual_seed(seed + 3))
         result = evaluate(dist, fake.reshape(len(fake), *dist.event_shape), real=real)
         record["metrics"], record["skipped"] = dict(result), dict(getattr(result, "skipped", {}))
@@ -118,32 +142,66 @@ def save(record: dict, out: Path) -> dict:
     return record
 
 
-def run(config: Mapping[str, Any], out_dir: str | Path, *, quiet: bool = True, save_state: bool = False) -> dict:
-    """Train one run of ``config`` (validated here too) and return its record. ``save_state``
-    also writes the trained module's final ``state_dict`` to ``out_dir/model.pt``."""
-    cfg, dist, record, out = begin(config, out_dir)
-    tr, seed = cfg["train"], cfg["train"]["seed"]
+def run(config: Mapping[str, Any], out_dir: str | Path, *, quiet: bool = True) -> dict:
+    """Train one run of ``config`` (validated here too) and return its record."""
+    return run_group([config], [out_dir], quiet=quiet)[0]
+
+
+def run_group(configs: Sequence[Mapping[str, Any]], out_dirs: Sequence[str | Path], *, quiet: bool = True) -> list[dict]:
+    """Train ``configs`` as the members of one module and return their records (in order).
+    Configs whose signatures differ are rejected (ValueError) before any work."""
+    if len(configs) != len(out_dirs) or not configs:
+        raise ValueError(f"run_group: {len(configs)} configs for {len(out_dirs)} out_dirs; expected one each")
+    cfgs = [validate(c) for c in configs]
+    if len({signature(c) for c in cfgs}) > 1:
+        raise ValueError("run_group: the configs cannot train as one module (experiments.train.signature "
+                         "differs); run them in separate groups")
+    members = [begin(c, o) for c, o in zip(cfgs, out_dirs)]          # (cfg, dist, record, out)
     start = time.perf_counter()
     try:
-        if quiet:
-            quiet_logs()
-        pl.seed_everything(seed, verbose=False)
-        module = models.build(cfg["model"], data_dim=math.prod(dist.event_shape), event_shape=dist.event_shape)
-        data = DistributionDataModule(dist, batch_size=cfg["model"]["batch_size"], n_train=cfg["data"]["n_train"],
-                                      seed=seed, steps=tr["steps"], steps_per_batch=tr["steps_per_batch"])
-        evaluator, shots = monitors(cfg, dist, out)
-        logger = pl.loggers.TensorBoardLogger(out, name="", version="") if tr["tensorboard"] else False
-        trainer = pl.Trainer(max_epochs=1, accelerator=tr["accelerator"], devices=1, logger=logger,
-                             callbacks=[evaluator] + ([shots] if shots else []),
-                             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
-        trainer.fit(module, datamodule=data)
-        if save_state:
-            torch.save(module.state_dict(), out / "model.pt")
-        conclude(record, module, module.steps, evaluator.history, dist, cfg)
+        return _train(members, quiet, start)
     except Exception as err:             # a failing run is a record, not a crash
+        if len(members) > 1:             # never lose a trial to its group: run each alone
+            return [run(c, o, quiet=quiet) for c, o in zip(cfgs, out_dirs)]
+        _, _, record, out = members[0]
         failed(record, err)
-    record["runtime_s"] = time.perf_counter() - start
-    return save(record, out)
+        record["runtime_s"] = time.perf_counter() - start
+        return [save(record, out)]
+
+
+def _train(members: list, quiet: bool, start: float) -> list[dict]:
+    cfgs, dists = [m[0] for m in members], [m[1] for m in members]
+    tr, K = cfgs[0]["train"], len(members)
+    if quiet:
+        quiet_logs()
+    torch.set_num_threads(tr["threads"])
+    seeds = [c["train"]["seed"] for c in cfgs]
+    shape = dists[0].event_shape
+    module = models.build([c["model"] for c in cfgs], data_dim=math.prod(shape), event_shape=shape, seeds=seeds)
+    data = DistributionDataModule(dists, batch_size=cfgs[0]["model"]["batch_size"], n_train=cfgs[0]["data"]["n_train"],
+                                  seed=seeds, steps=tr["steps"], steps_per_batch=tr["steps_per_batch"])
+    evaluators = [EvaluationCallback(d, every_n_steps=tr["eval_every"], n_samples=tr["eval_samples"], seed=s, member=k)
+                  for k, (d, s) in enumerate(zip(dists, seeds))]
+    shots = []
+    if tr["plots"]:
+        shots = [Snapshots(d.sample(1000, generator=torch.Generator().manual_seed(s + 1)), tr["eval_every"],
+                           out / "samples", s, member=k) for k, (d, s, (*_, out)) in enumerate(zip(dists, seeds, members))]
+    loggers = [pl.loggers.TensorBoardLogger(out, name="", version="") for *_, out in members] if tr["tensorboard"] else False
+    trainer = pl.Trainer(max_epochs=1, accelerator=tr["accelerator"], devices=1, logger=loggers,
+                         callbacks=[*evaluators, *shots], enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False)
+    trainer.fit(module, datamodule=data)
+    share = (time.perf_counter() - start) / K
+    records = []
+    for k, (cfg, dist, record, out) in enumerate(members):
+        try:
+            conclude(record, module, k, evaluators[k].history, dist, cfg, out)
+        except Exception as err:                                      # noqa: BLE001 - a record, not a crash
+            failed(record, err)
+        record["runtime_s"] = share
+        record["execution"] = execution(cfg, module.device, K, k)
+        records.append(save(record, out))
+    return records
 
 
 def _json_default(value):

@@ -2,8 +2,8 @@
 trial of a sweep (grid points x seeds x hyper-parameter draws). The whole config is validated
 first. The default store is embedded (lightning_logs/<study>/journal.log); with a shared
 --storage URL, workers on many machines run the same command. Rerunning continues where it
-stopped. --ensemble K trains up to K compatible GAN trials at once as one batched ensemble
-(same records as one at a time; see experiments/ensemble_run.py)."""
+stopped. --ensemble K trains up to K trials of one signature at once as the members of one batched module
+(same records as one at a time; see experiments/train.py)."""
 from __future__ import annotations
 
 import argparse

@@ -18,8 +18,6 @@ import math
 import torch
 from torch import nn
 
-from .nets import linear
-from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 
 def image_shape(event_shape, model: str, key: str = "arch") -> tuple[int, int, int]:
@@ -68,17 +66,16 @@ class ConvCritic(nn.Module):
     """Flat [..., m*C*H*W] (m images stacked on the channel axis) -> [..., out_dim]."""
 
     def __init__(self, shape: tuple[int, int, int], out_dim: int, *, width: int, pack: int = 1,
-                 norm: str = "none", spectral_norm: bool = False):
+                 norm: str = "none"):
         super().__init__()
         c, h, w = shape
         self.in_shape = (pack * c, h, w)
-        sn = _spectral_norm if spectral_norm else (lambda m: m)
         h2, w2 = math.ceil(math.ceil(h / 2) / 2), math.ceil(math.ceil(w / 2) / 2)
         self.body = nn.Sequential(
-            sn(nn.Conv2d(pack * c, width, 3, stride=2, padding=1)), nn.LeakyReLU(0.2),
-            sn(nn.Conv2d(width, 2 * width, 3, stride=2, padding=1)), *_norm2d(norm, 2 * width), nn.LeakyReLU(0.2),
+            nn.Conv2d(pack * c, width, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), *_norm2d(norm, 2 * width), nn.LeakyReLU(0.2),
             nn.Flatten())
-        self.head = linear(2 * width * h2 * w2, out_dim, spectral_norm)
+        self.head = nn.Linear(2 * width * h2 * w2, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
@@ -89,6 +86,7 @@ class ConvCritic(nn.Module):
 class BernoulliHead:
     """p(x | z) with independent Bernoulli pixels of logits = decoder output; ``sample`` returns
     the probabilities (the usual choice for grayscale images, whose pixels are not binary)."""
+    shared_dim = 0
 
     @staticmethod
     def log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -102,9 +100,8 @@ class BernoulliHead:
 def gan_nets(cfg: dict, event_shape) -> tuple[nn.Module, nn.Module]:
     shape = image_shape(event_shape, "gan")
     g = ConvGenerator(cfg["latent_dim"], shape, width=cfg["channels"], norm=cfg["g_norm"])
-    d = ConvCritic(shape, 1, width=cfg["channels"], pack=cfg["pack"], norm=cfg["d_norm"],
-                   spectral_norm=cfg["spectral_norm"])
-    return g, d
+    d = ConvCritic(shape, 1, width=cfg["channels"], pack=cfg["pack"], norm=cfg["d_norm"])
+    return g, d, None
 
 
 def vae_nets(cfg: dict, event_shape) -> tuple[nn.Module, nn.Module, object | None]:

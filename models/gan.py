@@ -1,4 +1,4 @@
-"""A GAN as a LightningModule with manual optimisation.
+"""A GAN as a LightningModule with manual optimisation, K members batched (models/base.py).
 
 One training step = one batch of real data = one critic update; the generator is updated after
 every ``d_steps``-th critic update (so with ``d_steps=5`` each critic update sees fresh real data,
@@ -14,7 +14,10 @@ import torch
 from . import objectives
 from .base import LabModule
 from .config import Key, inconsistent, resolve
+from .members import ALL, stack
 from .nets import ACTIVATIONS, maxout_mlp, mlp
+
+AHEAD = 16          # latent draws made at once per member (one generator call instead of 16)
 
 KEYS = {
     "model": Key("gan", "model kind", "choice", choices=("gan",)),
@@ -97,92 +100,118 @@ def _check_arch(cfg: dict, given) -> None:
         raise inconsistent("gan", "d_arch", given("d_arch"), "arch 'conv' uses its conv critic: keep d_arch 'mlp'")
 
 
+def nets(cfg: dict, data_dim: int, event_shape: tuple[int, ...]):
+    """One member's generator net, critic and generator head (None, or the graph edge head)."""
+    if cfg["arch"] != "mlp":                       # models.conv / models.graph: flat in, flat out
+        from . import conv, graph
+        return {"conv": conv, "graph": graph}[cfg["arch"]].gan_nets(cfg, event_shape)
+    g = mlp(cfg["latent_dim"], data_dim, width=cfg["g_width"], depth=cfg["g_depth"],
+            activation=cfg["activation"], norm=cfg["g_norm"])
+    d_in = data_dim * cfg["pack"]
+    if cfg["d_arch"] == "maxout":
+        d = maxout_mlp(d_in, 1, width=cfg["d_width"], depth=cfg["d_depth"], pieces=cfg["maxout_pieces"],
+                       norm=cfg["d_norm"])
+    else:
+        d = mlp(d_in, 1, width=cfg["d_width"], depth=cfg["d_depth"], activation=cfg["activation"], norm=cfg["d_norm"])
+    return g, d, None
+
+
 class GAN(LabModule):
     loss_names = ("loss_d", "loss_g")
 
-    def __init__(self, config: dict, data_dim: int, event_shape: tuple[int, ...] | None = None):
+    def __init__(self, config: dict, data_dim: int, event_shape: tuple[int, ...] | None = None,
+                 seeds=(0,), nan_at=None):
         cfg = check(config)
-        super().__init__(cfg, data_dim, event_shape)
+        super().__init__(cfg, data_dim, event_shape, seeds, nan_at)
         self.objective = objectives.OBJECTIVES[cfg["loss"]]
         self.constants = {k: cfg[k] for k in self.objective.constants}
-        if cfg["arch"] != "mlp":                       # models.conv / models.graph: flat in, flat out
-            from . import conv, graph
-            self.generator, self.critic = {"conv": conv, "graph": graph}[cfg["arch"]].gan_nets(cfg, self.event_shape)
-        else:
-            self.generator = mlp(cfg["latent_dim"], data_dim, width=cfg["g_width"], depth=cfg["g_depth"],
-                                 activation=cfg["activation"], norm=cfg["g_norm"])
-            d_in = data_dim * cfg["pack"]
-            if cfg["d_arch"] == "maxout":
-                self.critic = maxout_mlp(d_in, 1, width=cfg["d_width"], depth=cfg["d_depth"],
-                                         pieces=cfg["maxout_pieces"], norm=cfg["d_norm"],
-                                         spectral_norm=cfg["spectral_norm"])
-            else:
-                self.critic = mlp(d_in, 1, width=cfg["d_width"], depth=cfg["d_depth"], activation=cfg["activation"],
-                                  norm=cfg["d_norm"], spectral_norm=cfg["spectral_norm"])
+        members = self.build_members(lambda: nets(cfg, data_dim, self.event_shape))
+        self.generator = stack([m[0] for m in members])
+        self.critic = stack([m[1] for m in members], spectral_norm=cfg["spectral_norm"],
+                            fast=not self.objective.interpolates)      # penalties differentiate it twice
+        self.g_head = members[0][2]                                    # parameter-free
         self.generator_ema = None
         if cfg["ema_decay"] > 0:
             self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
         self._loss_g = None
         self._critic_params = list(self.critic.parameters())
+        self._gen_params = list(self.generator.parameters())
+        self._ahead, self._ahead_i = None, 0
 
     def configure_optimizers(self):
         kw = dict(betas=(self.config["beta1"], self.config["beta2"]), fused=self.device.type in ("cpu", "cuda"))
-        return (torch.optim.Adam(self.critic.parameters(), lr=self.config["lr_d"], **kw),
-                torch.optim.Adam(self.generator.parameters(), lr=self.config["lr_g"], **kw))
+        return (torch.optim.Adam(self._critic_params, lr=self.config["lr_d"], **kw),
+                torch.optim.Adam(self._gen_params, lr=self.config["lr_g"], **kw))
 
-    def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` latent vectors on the module's device (drawn on the generator's device if given)."""
-        device = self.device if generator is None else generator.device
-        shape = (n, self.config["latent_dim"])
-        if self.config["prior"] == "normal":
-            z = torch.randn(shape, device=device, generator=generator)
+    def _latents(self, n: int, generator: torch.Generator | None = None, k: int | None = None) -> torch.Tensor:
+        """[k or K, n, latent_dim] from the prior: drawn with ``generator`` (torch's global RNG if
+        None, on the module's device) -- or, with ``k`` None, each member's next training draw."""
+        d, normal = self.config["latent_dim"], self.config["prior"] == "normal"
+        if k is not None:
+            device = self.device if generator is None else generator.device
+            z = (torch.randn if normal else torch.rand)((k, n, d), device=device, generator=generator).to(self._window)
         else:
-            z = torch.rand(shape, device=device, generator=generator) * 2 - 1
-        return z if generator is None else z.to(self.device)
+            if self._ahead is None or self._ahead_i == AHEAD:
+                self._ahead, self._ahead_i = self.draw((AHEAD, n, d), normal), 0
+            if self._ahead.shape[2] != n:
+                raise ValueError(f"GAN: {n} latents asked while draws of {self._ahead.shape[2]} are pending "
+                                 "(the batch size must not change during training)")
+            self._ahead_i += 1
+            z = self._ahead[:, self._ahead_i - 1]
+        return z if normal else z * 2 - 1
+
+    def _generate(self, z: torch.Tensor, u: torch.Tensor | None, net=None, members=ALL) -> torch.Tensor:
+        out = (net or self.generator)(z, members)
+        return out if self.g_head is None else self.g_head(out, u)
+
+    def _edge_noise(self, n: int) -> torch.Tensor | None:
+        return None if self.g_head is None else self.draw((n, self.g_head.n_edges), normal=False)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` generated samples [n, data_dim] on the module's device (EMA generator when on)."""
+    def sample(self, n: int, generator: torch.Generator | None = None, member: int = 0) -> torch.Tensor:
+        """``n`` samples [n, data_dim] of member ``member`` on the module's device (EMA generator
+        when on), its latents (and edge noise) drawn with ``generator`` (torch's global RNG if None)."""
         net = self.generator_ema if self.generator_ema is not None else self.generator
         training = net.training
         net.eval()
-        z = self.prior(n, generator)
-        x = net(z, generator=generator) if getattr(net, "takes_generator", False) else net(z)   # graph edge noise
+        z = self._latents(n, generator, k=1)
+        u = None
+        if self.g_head is not None:
+            device = self.device if generator is None else generator.device
+            u = torch.rand((1, n, self.g_head.n_edges), device=device, generator=generator).to(self._window)
+        x = self._generate(z, u, net, slice(member, member + 1))[0]
         net.train(training)
         return x
 
     def train_step(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        m, obj = self.config["pack"], self.objective
-        n = x.shape[0] - x.shape[0] % m
-        pack = (lambda t: t) if m == 1 else (lambda t: t.reshape(n // m, -1))   # m samples per critic input
-        x_real = pack(x[:n])
+        m, obj, K = self.config["pack"], self.objective, self.K
+        n = x.shape[1] - x.shape[1] % m
+        pack = (lambda t: t) if m == 1 else (lambda t: t.reshape(K, n // m, -1))   # m samples per critic input
+        x_real = pack(x[:, :n])
         opt_d, opt_g = self.optimizers()
 
         with torch.no_grad():
-            x_fake = pack(self.generator(self.prior(n)))
-        r, f = self.critic(torch.cat([x_real, x_fake])).view(-1).chunk(2)
-        loss_d = obj.d_loss(r, f)
+            x_fake = pack(self._generate(self._latents(n), self._edge_noise(n)))
+        r, f = self.critic(torch.cat([x_real, x_fake], 1)).squeeze(-1).chunk(2, dim=1)
+        loss_d = obj.d_loss(r, f)                                          # [K]
         if obj.penalty is not None:
-            loss_d = loss_d + obj.penalty(self.critic, x_real, x_fake, r, f, **self.constants)
-        loss_d = self._inject_nan(loss_d)
-        opt_d.optimizer.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()                                   # through Lightning: counts trainer.global_step
+            alpha = self.draw((x_real.shape[1], 1), normal=False) if obj.interpolates else None
+            loss_d = loss_d + obj.penalty(self.critic, x_real, x_fake, r, f, alpha, **self.constants)
+        self.update(opt_d, self._critic_params, self.nan_hook(loss_d), lightning=True)
 
         if self._loss_g is None:
-            self._loss_g = torch.zeros((), device=x.device)   # recorded until the first generator update
+            self._loss_g = torch.zeros(K, device=x.device)               # recorded until the first generator update
         if (self.steps + 1) % self.config["d_steps"] == 0:
             for p in self._critic_params:
                 p.requires_grad_(False)                # no critic weight gradients in the generator step
-            x_fake = pack(self.generator(self.prior(n)))
+            x_fake = pack(self._generate(self._latents(n), self._edge_noise(n)))
+            critic = lambda t: self.critic(t, param_grads=False).squeeze(-1)
             r = None
             if obj.g_uses_real:
                 with torch.no_grad():
-                    r = self.critic(x_real).view(-1)
-            loss_g = obj.g_loss(r, self.critic(x_fake).view(-1))
-            opt_g.optimizer.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.optimizer.step()
+                    r = critic(x_real)
+            loss_g = obj.g_loss(r, critic(x_fake))
+            self.update(opt_g.optimizer, self._gen_params, loss_g)
             for p in self._critic_params:
                 p.requires_grad_(True)
             self._loss_g = loss_g.detach()
@@ -192,7 +221,8 @@ class GAN(LabModule):
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        ema, live = self.generator_ema, self.generator
-        torch._foreach_lerp_(list(ema.parameters()), list(live.parameters()), 1 - self.config["ema_decay"])
-        for b_ema, b in zip(ema.buffers(), live.buffers()):      # batch-norm statistics
+        w = (1 - self.config["ema_decay"]) * self.alive.to(torch.float32)
+        for ema, live in zip(self.generator_ema.parameters(), self._gen_params):
+            ema.lerp_(live, w.view(-1, *([1] * (live.dim() - 1))))
+        for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers()):   # batch-norm statistics
             b_ema.copy_(b)

@@ -5,9 +5,10 @@ like every model here the networks take and return it flattened. Only the N(N-1)
 off-diagonal entries are modelled, so every generated adjacency is symmetric with a zero
 diagonal by construction.
 
-- :class:`EdgeGenerator` (GAN): an MLP maps z to edge logits (and node signal values); edges are
-  ``straight_through`` (a hard Bernoulli draw via logistic / binary-Gumbel noise, with the
-  gradient of its relaxation sigmoid((logit + noise) / temperature)) or ``relaxed`` (the
+- GAN generator: an MLP maps z to edge logits (and node signal values), then :class:`EdgeHead`
+  (no parameters; its uniform noise is passed in by the model, from each member's generator)
+  makes edges, ``straight_through`` (a hard Bernoulli draw via logistic / binary-Gumbel noise,
+  with the gradient of its relaxation sigmoid((logit + noise) / temperature)) or ``relaxed`` (the
   relaxation itself, values in (0, 1)).
 - critics: an MLP on the flattened (packed) sample, or :class:`GCNCritic`, a dense two-layer
   graph convolution (Kipf and Welling 2017) with sum readout per graph, the m graphs of a packed
@@ -21,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from .nets import ACTIVATIONS, linear, mlp
+from .nets import ACTIVATIONS, mlp
 
 
 def graph_shape(event_shape, model: str) -> tuple[int, bool]:
@@ -58,23 +59,18 @@ class Symmetric(nn.Module):
         return torch.cat([a.unflatten(-1, (n, n)), s.unsqueeze(-1)], -1).flatten(-2)
 
 
-class EdgeGenerator(nn.Module):
-    """z [n, latent] -> flat graphs; ``forward(z, generator=...)`` draws the edge noise with it."""
-    takes_generator = True
+class EdgeHead(nn.Module):
+    """Generator net output [..., E (+ N signal)] and uniform noise [..., E] -> flat graphs."""
 
     def __init__(self, cfg: dict, n: int, signal: bool):
         super().__init__()
         self.sym = Symmetric(n, signal)
         self.signal, self.edges, self.temperature = signal, cfg["edges"], cfg["temperature"]
-        out = self.sym.n_edges + (n if signal else 0)
-        self.net = mlp(cfg["latent_dim"], out, width=cfg["g_width"], depth=cfg["g_depth"],
-                       activation=cfg["activation"], norm=cfg["g_norm"])
+        self.n_edges = self.sym.n_edges
 
-    def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        out = self.net(z)
+    def forward(self, out: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         logits, s = (out[..., : self.sym.n_edges], out[..., self.sym.n_edges:]) if self.signal else (out, None)
-        u = torch.rand(logits.shape, device=logits.device if generator is None else generator.device,
-                       generator=generator).to(logits).clamp(1e-6, 1 - 1e-6)
+        u = u.to(logits).clamp(1e-6, 1 - 1e-6)
         soft = torch.sigmoid((logits + u.log() - (-u).log1p()) / self.temperature)
         e = soft if self.edges == "relaxed" else soft + ((soft > 0.5).to(soft) - soft).detach()
         return self.sym(e, s)
@@ -84,16 +80,14 @@ class GCNCritic(nn.Module):
     """Flat packed graphs [B, m * N*(N(+1))] -> [B, 1]: node features (1, degree / (N-1), signal),
     two dense GCN layers H' = act(D^-1/2 (A + I) D^-1/2 H W), sum readout, MLP on the m readouts."""
 
-    def __init__(self, n: int, signal: bool, *, width: int, depth: int, pack: int, activation: str,
-                 spectral_norm: bool = False):
+    def __init__(self, n: int, signal: bool, *, width: int, depth: int, pack: int, activation: str):
         super().__init__()
         self.n, self.signal, self.pack = n, signal, pack
         self.cols = n + 1 if signal else n
         self.act = ACTIVATIONS[activation]()
         f = 3 if signal else 2
-        self.w1, self.w2 = linear(f, width, spectral_norm), linear(width, width, spectral_norm)
-        self.head = mlp(pack * width, 1, width=width, depth=max(depth - 2, 0), activation=activation,
-                        spectral_norm=spectral_norm)
+        self.w1, self.w2 = nn.Linear(f, width), nn.Linear(width, width)
+        self.head = mlp(pack * width, 1, width=width, depth=max(depth - 2, 0), activation=activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n = x.shape[0], self.n
@@ -111,29 +105,34 @@ class GCNCritic(nn.Module):
         return self.head(h.sum(-2).reshape(b, -1))
 
 
-def gan_nets(cfg: dict, event_shape) -> tuple[nn.Module, nn.Module]:
+def gan_nets(cfg: dict, event_shape) -> tuple[nn.Module, nn.Module, EdgeHead]:
+    """Generator net (z -> edge logits and signal), critic, and the edge head."""
     n, signal = graph_shape(event_shape, "gan")
-    g = EdgeGenerator(cfg, n, signal)
+    head = EdgeHead(cfg, n, signal)
+    g = mlp(cfg["latent_dim"], head.n_edges + (n if signal else 0), width=cfg["g_width"], depth=cfg["g_depth"],
+            activation=cfg["activation"], norm=cfg["g_norm"])
     if cfg["d_arch"] == "gcn":
         d = GCNCritic(n, signal, width=cfg["d_width"], depth=cfg["d_depth"], pack=cfg["pack"],
-                      activation=cfg["activation"], spectral_norm=cfg["spectral_norm"])
+                      activation=cfg["activation"])
     else:
         d = mlp(math.prod(event_shape) * cfg["pack"], 1, width=cfg["d_width"], depth=cfg["d_depth"],
-                activation=cfg["activation"], norm=cfg["d_norm"], spectral_norm=cfg["spectral_norm"])
-    return g, d
+                activation=cfg["activation"], norm=cfg["d_norm"])
+    return g, d, head
 
 
 class GraphHead(nn.Module):
     """p(x | z) of a graph VAE: decoder output = [edge logits (E), signal mean (N), signal log std
-    (N, decoder_var learned)]; Bernoulli edges, Gaussian signal."""
+    (N, decoder_var learned; with shared the VAE appends its own parameter)]; Bernoulli edges,
+    Gaussian signal."""
 
     def __init__(self, n: int, signal: bool, decoder_var: str, decoder_std: float | None):
         super().__init__()
         self.sym, self.signal, self.var, self.std = Symmetric(n, signal), signal, decoder_var, decoder_std
         self.n = n
-        self.log_std = nn.Parameter(torch.zeros(n)) if signal and decoder_var == "shared" else None
+        self.shared_dim = n if signal and decoder_var == "shared" else 0     # the VAE's shared log std
 
     def out_dim(self) -> int:
+        """Entries the decoder net outputs (a shared log std is appended by the VAE)."""
         return self.sym.n_edges + (self.n * (2 if self.var == "learned" else 1) if self.signal else 0)
 
     def _split(self, out):
@@ -142,10 +141,8 @@ class GraphHead(nn.Module):
         if not self.signal:
             return logits, None, None
         mean = out[..., e:e + self.n]
-        if self.var == "learned":
+        if self.var in ("learned", "shared"):
             log_std = out[..., e + self.n:]
-        elif self.var == "shared":
-            log_std = self.log_std.expand_as(mean)
         else:
             log_std = torch.full_like(mean, math.log(self.std))
         return logits, mean, log_std

@@ -1,4 +1,5 @@
-"""A VAE with a Gaussian encoder and a Gaussian (or Bernoulli) decoder, as a LightningModule.
+"""A VAE with a Gaussian encoder and a Gaussian (or Bernoulli) decoder, as a LightningModule
+with K members batched (models/base.py).
 
 ``arch``: MLPs, conv encoder / decoder for images (models.conv), or an MLP with a Bernoulli
 edge decoder for graphs (models.graph). ``likelihood: bernoulli`` replaces the Gaussian with
@@ -17,6 +18,7 @@ import torch
 
 from .base import LabModule
 from .config import Key, inconsistent, resolve
+from .members import ALL, stack
 from .nets import ACTIVATIONS, mlp
 
 LOG_2PI = math.log(2 * math.pi)
@@ -70,111 +72,134 @@ def check(config: dict) -> dict:
     return cfg
 
 
+def nets(cfg: dict, data_dim: int, event_shape: tuple[int, ...]):
+    """One member's encoder, decoder and head (None: the Gaussian decode of the decoder's output)."""
+    if cfg["arch"] != "mlp":                          # models.conv / models.graph: flat in, flat out
+        from . import conv, graph
+        return {"conv": conv, "graph": graph}[cfg["arch"]].vae_nets(cfg, event_shape)
+    net = dict(activation=cfg["activation"], norm=cfg["norm"])
+    enc = mlp(data_dim, 2 * cfg["latent_dim"], width=cfg["enc_width"], depth=cfg["enc_depth"], **net)
+    if cfg["likelihood"] == "bernoulli":
+        from .conv import BernoulliHead
+        return enc, mlp(cfg["latent_dim"], data_dim, width=cfg["dec_width"], depth=cfg["dec_depth"], **net), \
+            BernoulliHead()
+    out = 2 * data_dim if cfg["decoder_var"] == "learned" else data_dim
+    return enc, mlp(cfg["latent_dim"], out, width=cfg["dec_width"], depth=cfg["dec_depth"], **net), None
+
+
 class VAE(LabModule):
     loss_names = ("loss", "recon", "kl")
 
-    def __init__(self, config: dict, data_dim: int, event_shape: tuple[int, ...] | None = None):
+    def __init__(self, config: dict, data_dim: int, event_shape: tuple[int, ...] | None = None,
+                 seeds=(0,), nan_at=None):
         cfg = check(config)
-        super().__init__(cfg, data_dim, event_shape)
-        self.decoder_log_std, self.head = None, None      # head: p(x|z) other than the Gaussian decode
-        if cfg["arch"] != "mlp":                          # models.conv / models.graph: flat in, flat out
-            from . import conv, graph
-            self.encoder, self.decoder, self.head = {"conv": conv, "graph": graph}[cfg["arch"]].vae_nets(
-                cfg, self.event_shape)
-            if self.head is None and cfg["decoder_var"] == "shared":
-                self.decoder_log_std = torch.nn.Parameter(torch.zeros(data_dim))
-            return
-        net = dict(activation=cfg["activation"], norm=cfg["norm"])
-        self.encoder = mlp(data_dim, 2 * cfg["latent_dim"], width=cfg["enc_width"], depth=cfg["enc_depth"], **net)
-        bernoulli = cfg["likelihood"] == "bernoulli"
-        out = 2 * data_dim if cfg["decoder_var"] == "learned" and not bernoulli else data_dim
-        self.decoder = mlp(cfg["latent_dim"], out, width=cfg["dec_width"], depth=cfg["dec_depth"], **net)
-        if bernoulli:
-            from .conv import BernoulliHead
-            self.head = BernoulliHead()
-        elif cfg["decoder_var"] == "shared":
-            self.decoder_log_std = torch.nn.Parameter(torch.zeros(data_dim))
+        super().__init__(cfg, data_dim, event_shape, seeds, nan_at)
+        members = self.build_members(lambda: nets(cfg, data_dim, self.event_shape))
+        self.encoder = stack([m[0] for m in members])
+        self.decoder = stack([m[1] for m in members])
+        self.head = members[0][2]                         # parameter-free: p(x|z) other than the Gaussian
+        shared = data_dim if self.head is None else self.head.shared_dim
+        self.decoder_log_std = None                       # decoder_var shared: one learned log std per entry
+        if cfg["decoder_var"] == "shared" and shared:
+            self.decoder_log_std = torch.nn.Parameter(torch.zeros(self.K, 1, shared))
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.config["lr"], betas=(self.config["beta1"], self.config["beta2"]),
                                 fused=self.device.type in ("cpu", "cuda"))
 
-    def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log std of p(x | z), each [..., data_dim]."""
-        out = self.decoder(z)
-        if self.config["decoder_var"] == "learned":
-            return out.chunk(2, dim=-1)
-        if self.config["decoder_var"] == "shared":
-            return out, self.decoder_log_std.expand_as(out)
-        return out, torch.full_like(out, math.log(self.config["decoder_std"]))
+    def _decoded(self, z: torch.Tensor, members=ALL) -> torch.Tensor:
+        """The decoder's output for z [k, ..., L], with a shared log std appended."""
+        lead = z.shape[1:-1]
+        out = self.decoder(z.reshape(z.shape[0], -1, z.shape[-1]), members)
+        out = out.reshape(*z.shape[:-1], out.shape[-1])
+        if self.decoder_log_std is not None:
+            log_std = self.decoder_log_std[members].reshape(-1, *([1] * len(lead)), self.decoder_log_std.shape[-1])
+            out = torch.cat([out, log_std.expand(*out.shape[:-1], -1)], -1)
+        return out
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log std of q(z | x), each [n, latent_dim]."""
-        mu, log_std = self.encoder(x).chunk(2, dim=-1)
+    def decode(self, z: torch.Tensor, members=ALL) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log std of the Gaussian p(x | z), each [k, ..., data_dim]."""
+        out = self._decoded(z, members)
+        if self.config["decoder_var"] == "fixed":
+            return out, torch.full_like(out, math.log(self.config["decoder_std"]))
+        return out.chunk(2, dim=-1)
+
+    def encode(self, x: torch.Tensor, members=ALL) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log std of q(z | x), each [k, n, latent_dim], for x [k, n, data_dim]."""
+        mu, log_std = self.encoder(x, members).chunk(2, dim=-1)
         return mu, log_std
 
-    def _log_px(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """log p(x | z) summed over dimensions, [...]."""
+    def _log_px(self, x: torch.Tensor, z: torch.Tensor, members=ALL) -> torch.Tensor:
+        """log p(x | z) summed over dimensions: x [k, n, D], z [k, ..., n, L] -> [k, ..., n]."""
+        x = x.reshape(x.shape[0], *([1] * (z.dim() - 3)), *x.shape[1:])
         if self.head is not None:
-            return self.head.log_prob(x, self.decoder(z))
-        mean, dec_log_std = self.decode(z)
+            return self.head.log_prob(x, self._decoded(z, members))
+        mean, dec_log_std = self.decode(z, members)
         return self._log_normal(x, mean, dec_log_std)
 
     @staticmethod
     def _log_normal(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
         return (-0.5 * ((x - mean) / log_std.exp()) ** 2 - log_std - 0.5 * LOG_2PI).sum(-1)
 
-    def _terms(self, x: torch.Tensor, generator: torch.Generator | None = None):
-        """Per-sample one-draw reconstruction log-likelihood and analytic KL."""
-        mu, log_std = self.encode(x)
-        eps = torch.randn(mu.shape, device=mu.device if generator is None else generator.device,
-                          generator=generator).to(mu)
-        recon = self._log_px(x, mu + log_std.exp() * eps)
+    def _terms(self, x: torch.Tensor, eps: torch.Tensor, members=ALL):
+        """Per-sample one-draw reconstruction log-likelihood and analytic KL, each [k, n]."""
+        mu, log_std = self.encode(x, members)
+        recon = self._log_px(x, mu + log_std.exp() * eps, members)
         kl = 0.5 * (mu ** 2 + (2 * log_std).exp() - 2 * log_std - 1).sum(-1)
         return recon, kl
 
-    def elbo(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Per-sample evidence lower bound [n] (one z per sample, analytic KL, beta = 1)."""
-        recon, kl = self._terms(x, generator)
-        return recon - kl
+    def _eps(self, shape, generator: torch.Generator | None) -> torch.Tensor:
+        device = self.device if generator is None else generator.device
+        return torch.randn(shape, device=device, generator=generator).to(self._window)
+
+    def _one(self, x: torch.Tensor, member: int) -> tuple[torch.Tensor, slice]:
+        return x.reshape(1, x.shape[0], -1), slice(member, member + 1)
+
+    @torch.no_grad()
+    def elbo(self, x: torch.Tensor, generator: torch.Generator | None = None, member: int = 0) -> torch.Tensor:
+        """Member ``member``'s evidence lower bound [n] of x [n, data_dim] (one z per sample,
+        analytic KL, beta = 1)."""
+        x, members = self._one(x, member)
+        recon, kl = self._terms(x, self._eps((1, x.shape[1], self.config["latent_dim"]), generator), members)
+        return (recon - kl)[0]
 
     @torch.no_grad()
     def log_likelihood(self, x: torch.Tensor, k: int = 1000, generator: torch.Generator | None = None,
-                       max_rows: int = 2 ** 18) -> torch.Tensor:
-        """Importance-weighted estimate of log p(x) [n] with ``k`` draws from q(z|x) (Burda et al. 2016);
-        a lower bound in expectation that rises towards log p(x) as k grows."""
-        mu, log_std = self.encode(x)
-        chunk = max(1, max_rows // max(len(x), 1))
+                       max_rows: int = 2 ** 18, member: int = 0) -> torch.Tensor:
+        """Importance-weighted estimate of member ``member``'s log p(x) [n] with ``k`` draws from
+        q(z|x) (Burda et al. 2016); a lower bound in expectation that rises towards log p(x) as k grows."""
+        x, members = self._one(x, member)
+        mu, log_std = self.encode(x, members)                                       # [1, n, L]
+        chunk = max(1, max_rows // max(x.shape[1], 1))
         parts = []
         for start in range(0, k, chunk):
             kk = min(chunk, k - start)
-            eps = torch.randn((kk, *mu.shape), device=mu.device if generator is None else generator.device,
-                              generator=generator).to(mu)
-            z = mu + log_std.exp() * eps                                              # [kk, n, L]
-            log_w = (self._log_px(x, z) + self._log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
-                     - self._log_normal(z, mu, log_std))
-            parts.append(torch.logsumexp(log_w, dim=0))
+            z = mu.unsqueeze(1) + log_std.exp().unsqueeze(1) * self._eps((1, kk, *mu.shape[1:]), generator)
+            log_w = (self._log_px(x, z, members) + self._log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
+                     - self._log_normal(z, mu.unsqueeze(1), log_std.unsqueeze(1)))          # [1, kk, n]
+            parts.append(torch.logsumexp(log_w[0], dim=0))
         return torch.logsumexp(torch.stack(parts), dim=0) - math.log(k)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, mean_only: bool = False) -> torch.Tensor:
-        """``n`` samples of the model [n, data_dim] on the module's device: z ~ N(0, I), x ~ p(x|z)."""
-        device = self.device if generator is None else generator.device
-        z = torch.randn(n, self.config["latent_dim"], device=device, generator=generator).to(self.device)
+    def sample(self, n: int, generator: torch.Generator | None = None, member: int = 0,
+               mean_only: bool = False) -> torch.Tensor:
+        """``n`` samples [n, data_dim] of member ``member``: z ~ N(0, I), x ~ p(x|z), drawn with
+        ``generator`` (torch's global RNG if None)."""
+        members = slice(member, member + 1)
+        training = self.decoder.training
+        self.decoder.eval()
+        z = self._eps((1, n, self.config["latent_dim"]), generator)
         if self.head is not None:
-            return self.head.sample(self.decoder(z), generator, mean_only=mean_only)
-        mean, log_std = self.decode(z)
-        if mean_only:
-            return mean
-        eps = torch.randn(mean.shape, device=device, generator=generator).to(self.device)
-        return mean + log_std.exp() * eps
+            x = self.head.sample(self._decoded(z, members)[0], generator, mean_only=mean_only)
+        else:
+            mean, log_std = self.decode(z, members)
+            x = mean[0] if mean_only else (mean + log_std.exp() * self._eps(mean.shape, generator))[0]
+        self.decoder.train(training)
+        return x
 
     def train_step(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        recon, kl = self._terms(x)
-        recon, kl = recon.mean(), kl.mean()
-        loss = self._inject_nan(-(recon - self.config["beta"] * kl))
-        opt = self.optimizers()
-        opt.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()                                     # through Lightning: counts trainer.global_step
+        recon, kl = self._terms(x, self.draw((x.shape[1], self.config["latent_dim"])))
+        recon, kl = recon.mean(-1), kl.mean(-1)                                     # [K]
+        loss = self.nan_hook(-(recon - self.config["beta"] * kl))
+        self.update(self.optimizers(), list(self.parameters()), loss, lightning=True)
         return loss, recon, kl

@@ -73,7 +73,7 @@ def test_bad_histories(hist, kwargs, words):
 
 class ModeHopper(pl.LightningModule):
     """Emits one mode of the ring per phase (mode ``batch // 4``), with NaN rows in phase 2; draws
-    its noise from the global RNG, as a GAN's latent draw does."""
+    its noise with the generator it is given, as a lab model's ``sample`` does."""
 
     def __init__(self, centres):
         super().__init__()
@@ -81,8 +81,9 @@ class ModeHopper(pl.LightningModule):
         self.register_buffer("centres", centres)
         self.batches = 0
 
-    def sample(self, n):
-        x = self.centres[(self.batches // 4) % len(self.centres)] + 0.01 * torch.randn(n, 2, device=self.device)
+    def sample(self, n, generator=None, member=0):
+        noise = torch.randn(n, 2, device=self.device, generator=generator)
+        x = self.centres[(self.batches // 4) % len(self.centres)] + 0.01 * noise
         if self.batches // 4 == 2:
             x[: n // 10] = float("nan")
         return x

@@ -43,8 +43,7 @@ def fit(module, data, **kw):
 
 
 def build(seed=0, **cfg):
-    pl.seed_everything(seed, verbose=False)
-    return models.build(cfg, data_dim=2)
+    return models.build(cfg, data_dim=2, seeds=[seed])
 
 
 def gan(seed=0, **cfg):
@@ -116,10 +115,10 @@ def test_each_objective_learns_the_two_modes(loss):
     before = energy_distance(fixed_samples(module), REAL)
     trainer = fit(module, Batches(300, k=10), max_steps=300)
     after = energy_distance(fixed_samples(module), REAL)
-    assert module.steps == trainer.global_step == 300 and module.status == "complete"
+    assert module.steps == trainer.global_step == 300 and module.status(0) == "complete"
     assert after < 0.35 * before, (before, after)
-    assert [h["step"] for h in module.history] == list(range(49, 300, 50))
-    assert all(math.isfinite(h["loss_d"]) and math.isfinite(h["loss_g"]) for h in module.history)
+    assert [h["step"] for h in module.history[0]] == list(range(49, 300, 50))
+    assert all(math.isfinite(h["loss_d"]) and math.isfinite(h["loss_g"]) for h in module.history[0])
 
 
 SWITCHES = dict(loss="wgan_gp", gp_weight=0.1, pack=2, spectral_norm=True, d_steps=2, ema_decay=0.9,
@@ -154,22 +153,21 @@ def test_critic_steps_per_generator_step_and_ema():
     for name, p in module.generator_ema.state_dict().items():     # one EMA update: halfway
         assert torch.allclose(p, 0.5 * start[name] + 0.5 * now[name])
     # sample() uses the EMA generator
-    z = module.prior(7, torch.Generator().manual_seed(2))
-    assert torch.equal(module.sample(7, torch.Generator().manual_seed(2)), module.generator_ema(z))
+    z = module._latents(7, torch.Generator().manual_seed(2), k=1)
+    assert torch.equal(module.sample(7, torch.Generator().manual_seed(2)), module.generator_ema(z)[0])
 
 
 def test_packing_and_maxout_shapes():
     module = gan(pack=4, d_arch="maxout", maxout_pieces=3)
-    assert module.critic[0].linear.in_features == 2 * 4
-    assert module.critic[0].linear.out_features == 32 * 3
-    assert module.critic(torch.zeros(5, 8)).shape == (5, 1)
+    assert module.critic.params["0__linear__weight"].shape == (1, 32 * 3, 2 * 4)     # [K, out, in]
+    assert module.critic(torch.zeros(1, 5, 8)).shape == (1, 5, 1)
 
 
 def test_sample_device_shape_and_prior():
     module = gan(prior="uniform")
     x = module.sample(11)
     assert x.shape == (11, 2) and x.device == module.device and x.dtype == torch.float32
-    z = module.prior(1000)
+    z = module._latents(1000, k=1)
     assert z.min() >= -1 and z.max() <= 1 and z.device == module.device
     assert torch.equal(fixed_samples(module, 9), fixed_samples(module, 9))
 
@@ -185,7 +183,7 @@ def test_trains_from_the_distribution_datamodule():
 
 def test_mixed_precision_is_refused_before_training():
     module = gan()
-    with pytest.raises(ValueError, match="32-bit precision"):
+    with pytest.raises(ValueError, match=r"32-bit \(or 64-bit\) precision"):
         fit(module, Batches(5), max_steps=5, precision="bf16-mixed")
     assert module.steps == 0
 
@@ -201,9 +199,9 @@ def test_injected_nan_is_reported_at_its_step(model, k, nan_at, max_steps, stopp
     cfg = {"model": "gan", **SMALL} if model == "gan" else {"model": "vae", "enc_width": 16, "dec_width": 16}
     module = build(**cfg, check_every=10, debug_nan_at_step=nan_at)
     trainer = fit(module, Batches(200, k=k), max_steps=max_steps)     # no exception
-    assert module.diverged_at == nan_at and module.status == "diverged"
-    assert module.steps == trainer.global_step == stopped_after
-    assert all(h["step"] < nan_at for h in module.history)             # only finite windows recorded
+    assert module.diverged_at == [nan_at] and module.status(0) == "diverged"
+    assert module.steps == trainer.global_step == module.stopped_at[0] == stopped_after
+    assert all(h["step"] < nan_at for h in module.history[0])             # only finite windows recorded
 
 
 # -- VAE ------------------------------------------------------------------------------------------
@@ -237,7 +235,7 @@ def test_vae_elbo_rises_and_the_importance_weighted_estimate_is_above_it(var, ga
 def test_vae_log_likelihood_is_exact_when_posterior_equals_prior():
     module = vae(decoder_var="fixed", decoder_std=0.5)
     with torch.no_grad():                      # q(z|x) = N(0, I) = p(z), p(x|z) = N(0, 0.25 I)
-        for layer in (module.encoder[-1], module.decoder[-1]):
+        for layer in (module.encoder.layers[-1], module.decoder.layers[-1]):
             layer.weight.zero_()
             layer.bias.zero_()
     x = torch.tensor([[0.0, 0.0], [1.0, -2.0]])

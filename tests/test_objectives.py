@@ -61,37 +61,42 @@ def linear_critic():
 
 
 def test_gradient_penalty_of_a_linear_critic():
-    x_real, x_fake = torch.randn(64, 2), torch.randn(64, 2)
-    gp = objectives.gradient_penalty(linear_critic(), x_real, x_fake, gp_weight=0.1)
+    x_real, x_fake, alpha = torch.randn(64, 2), torch.randn(64, 2), torch.rand(64, 1)
+    gp = objectives.gradient_penalty(linear_critic(), x_real, x_fake, alpha, gp_weight=0.1)
     assert gp.item() == pytest.approx(0.1 * (5 - 1) ** 2, rel=1e-6)
     obj = OBJECTIVES["wgan_gp"]
-    assert obj.penalty(linear_critic(), x_real, x_fake, None, None, gp_weight=10.0).item() == pytest.approx(160.0)
+    assert obj.interpolates and not OBJECTIVES["gan_qp"].interpolates
+    assert obj.penalty(linear_critic(), x_real, x_fake, None, None, alpha, gp_weight=10.0).item() == pytest.approx(160.0)
+    # K members: x [K, n, D] -> one penalty per member
+    two = lambda x: torch.stack([linear_critic()(x[0]), 2 * linear_critic()(x[1])])      # ||grad|| 5 and 10
+    gp = objectives.gradient_penalty(two, x_real.expand(2, 64, 2), x_fake.expand(2, 64, 2), alpha.expand(2, 64, 1), 1.0)
+    assert gp.tolist() == pytest.approx([16.0, 81.0])
 
 
 def test_gradient_penalty_is_taken_on_the_line_between_real_and_fake():
     critic = lambda x: 0.5 * (x ** 2).sum(1, keepdim=True)     # grad C(x) = x
     x = torch.tensor([[3.0, 0.0], [0.0, 0.5]])
     # real == fake: x_hat = x whatever alpha is, ||grad|| = ||x|| = 3 and 0.5
-    gp = objectives.gradient_penalty(critic, x, x.clone(), gp_weight=2.0)
+    gp = objectives.gradient_penalty(critic, x, x.clone(), torch.rand(2, 1), gp_weight=2.0)
     assert gp.item() == pytest.approx(2.0 * ((3 - 1) ** 2 + (0.5 - 1) ** 2) / 2)
-    # real = 0, fake = x: x_hat = alpha x with alpha ~ U(0, 1) from the seeded generator
-    g = torch.Generator().manual_seed(3)
-    alpha = torch.rand(2, 1, generator=torch.Generator().manual_seed(3))
-    gp = objectives.gradient_penalty(critic, torch.zeros_like(x), x, gp_weight=1.0, generator=g)
+    # real = 0, fake = x: x_hat = alpha x
+    alpha = torch.tensor([[0.25], [0.5]])
+    gp = objectives.gradient_penalty(critic, torch.zeros_like(x), x, alpha, gp_weight=1.0)
     expected = ((alpha[:, 0] * x.norm(dim=1) - 1) ** 2).mean()
     assert gp.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def test_gradient_penalty_keeps_the_graph_for_the_critic_update():
     critic = linear_critic()
-    gp = objectives.gradient_penalty(critic, torch.randn(8, 2), torch.randn(8, 2), gp_weight=1.0)
+    gp = objectives.gradient_penalty(critic, torch.randn(8, 2), torch.randn(8, 2), torch.rand(8, 1), gp_weight=1.0)
     gp.backward()                                   # d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w||
     assert torch.allclose(critic.weight.grad, 2 * 4 * torch.tensor([[3.0, 4.0]]) / 5)
 
 
 def test_wgan_div_penalty_of_a_linear_critic():
     x_real, x_fake = torch.randn(16, 2), torch.randn(16, 2)
-    assert objectives.div_penalty(linear_critic(), x_real, x_fake, div_k=2.0, div_p=6.0).item() == pytest.approx(2 * 5 ** 6)
+    assert objectives.div_penalty(linear_critic(), x_real, x_fake, torch.rand(16, 1), div_k=2.0,
+                                  div_p=6.0).item() == pytest.approx(2 * 5 ** 6)
     assert OBJECTIVES["wgan_div"].constants == {"div_k": 2.0, "div_p": 6.0}
 
 
@@ -101,5 +106,5 @@ def test_gan_qp_quadratic_term():
     # (r - f)^2 = [0, 4]; / (2 * 10 * 1) -> [0, 0.2]; mean 0.1
     assert objectives.qp_penalty(R, F, x_real, x_fake, qp_lambda=10.0).item() == pytest.approx(0.1)
     obj = OBJECTIVES["gan_qp"]
-    total = obj.d_loss(R, F) + obj.penalty(None, x_real, x_fake, R, F, qp_lambda=10.0)
+    total = obj.d_loss(R, F) + obj.penalty(None, x_real, x_fake, R, F, None, qp_lambda=10.0)
     assert total.item() == pytest.approx(-1.0 + 0.1)
