@@ -6,21 +6,21 @@ like ``analysis.plots``; the table holds exactly the numbers drawn.
     paper_table(df, metrics=("modes_captured", ...), paper="pacgan_ring")
         the paper's layout: one row per model (GAN, PacGAN2, ...), per metric "mean ± s.e." over the
         complete seeds, the published number beside it ("not verified" where we could not check
-        it), and each model's generated samples (its first seed's last snapshot)
+        it), and each model's generated samples (its first seed's stored final samples)
     critic_contours(df)      WGAN-GP toy figure: samples over the trained critic's contours on
-                             [-3, 3]^2 (re-trains one seed per model with ``save_state``) + the table
+                             [-3, 3]^2 (each model's first seed's stored critic, model.pt) + the table
     gap_curve(df)            mass off a disconnected support (1 - support_precision) against the
                              number of components, one line per model
     mode_hopping(df)         the mode sets at every evaluation (from each trial's stored history), one
                              raster per seed shaded by each mode's mass, and per-seed hop counts of
                              the captured set (>= 1 good sample) and the held set (>= 1/(2K) of them)
 
+Samples and critics come from the trial folders (``analysis.artifacts``); nothing here trains.
 Standard error: sample standard deviation (ddof 1) / sqrt(n) over the complete seeds with a finite
 value; NaN for one seed. High-quality share is shown in percent, as the papers do.
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
 import textwrap
@@ -29,12 +29,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .samples import _snapshots  # noqa: E402
+from experiments.snapshots import draw  # noqa: E402
+
+from .artifacts import load_model, load_samples, real_samples, trial_folder  # noqa: E402
 
 NV = "not verified"
 # Published numbers, looked up in the papers. None = we could not verify the number here, shown
@@ -122,10 +123,14 @@ def _first_trials(df: pd.DataFrame) -> list[pd.Series]:
     return out
 
 
-def _last_snapshot(row: pd.Series) -> Path | None:
-    log_dir = Path(str(row.get("log_dir")))
-    shots = _snapshots(log_dir) or _snapshots(log_dir / "rerun")
-    return shots[-1] if shots else None
+def _failed(ax, row: pd.Series) -> bool:
+    """A failed trial stored no samples or weights: say so in its panel (True) instead."""
+    if row.get("status") != "failed":
+        return False
+    ax.text(0.5, 0.5, textwrap.fill(f"failed: {row.get('reason')}", 40), ha="center", va="center", fontsize=7)
+    ax.set_title(f"{row['model']} (seed {row['seed']})", fontsize=8)
+    ax.axis("off")
+    return True
 
 
 def _table_axes(ax, header, cells):
@@ -140,7 +145,7 @@ def _table_axes(ax, header, cells):
 def paper_table(df: pd.DataFrame, metrics=("modes_captured", "mode_hq_percent", "mode_reverse_kl"),
                 paper: str | None = None, title: str = ""):
     """The paper's table (models x metrics, mean ± s.e. beside the published numbers) above each
-    model's samples (first seed, last snapshot); returns (figure, summary table)."""
+    model's samples (first seed's stored final samples); returns (figure, summary table)."""
     table = summary(df, metrics, paper)
     header, cells = _layout(table, metrics)
     firsts = _first_trials(df)
@@ -149,14 +154,13 @@ def paper_table(df: pd.DataFrame, metrics=("modes_captured", "mode_hq_percent", 
     ax = fig.add_axes((0.02, 0.48, 0.96, 0.40))
     _table_axes(ax, header, cells)
     for i, row in enumerate(firsts):
-        axs = fig.add_axes((0.02 + i * 0.96 / n, 0.02, 0.96 / n - 0.01, 0.44))
-        shot = _last_snapshot(row)
-        if shot is not None:
-            axs.imshow(mpimg.imread(shot))
-        else:
-            axs.text(0.5, 0.5, "no snapshot\n(plots off)", ha="center", va="center")
-        axs.set_title(f"{row['model']} (seed {row['seed']})", fontsize=8)
-        axs.axis("off")
+        axs = fig.add_axes((0.04 + i * 0.96 / n, 0.05, 0.96 / n - 0.05, 0.40))
+        if _failed(axs, row):
+            continue
+        folder = trial_folder(row)
+        draw(axs, real_samples(folder), load_samples(folder)["fake"], f"{row['model']} (seed {row['seed']})",
+             legend=i == 0)
+        axs.tick_params(labelsize=6)
     fig.suptitle(title, fontsize=10)
     fig.text(0.01, 0.90, "mean ± standard error over complete seeds; seeds = used/run; "
              "'not verified': the published number could not be checked here", fontsize=7, color="0.3")
@@ -165,52 +169,40 @@ def paper_table(df: pd.DataFrame, metrics=("modes_captured", "mode_hq_percent", 
 
 # ---- WGAN-GP toys: critic contours ----------------------------------------------------------------
 
-def trained_module(row: pd.Series):
-    """The trained module of one trial: its ``log_dir/state/model.pt`` if there, else the trial is
-    re-run once from its stored config.json with ``save_state`` (same seed: on CPU the same run)."""
+def critic_grid(module, lim: float = 3.0, n: int = 161) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(xx, yy, critic output) of a loaded K = 1 module on an n x n grid over [-lim, lim]^2; the
+    output is None where there is no critic of one 2-D point (a VAE, a packed critic) or it is
+    not finite everywhere (a diverged run)."""
     import torch
-
-    import models
-    from experiments.config import make_distribution
-    from experiments.train import run
-
-    log_dir = Path(str(row["log_dir"]))
-    cfg = json.loads((log_dir / "config.json").read_text())
-    state = log_dir / "state" / "model.pt"
-    if not state.is_file():
-        cfg_r = copy.deepcopy(cfg)
-        cfg_r["train"].update(plots=False, tensorboard=False)
-        rec = run(cfg_r, log_dir / "state", save_state=True)
-        if not state.is_file():
-            raise ValueError(f"trial {row['trial']}: the re-run saved no state ({rec['status']}: {rec['reason']})")
-    dist = make_distribution(cfg)
-    module = models.build(cfg["model"], data_dim=int(np.prod(dist.event_shape)))
-    module.load_state_dict(torch.load(state, map_location="cpu"))
-    module.eval()
-    return module, dist, cfg
+    grid = np.linspace(-lim, lim, n)
+    xx, yy = np.meshgrid(grid, grid)
+    critic = getattr(module, "critic", None)
+    if critic is None or module.config.get("pack", 1) != 1 or module.data_dim != 2:
+        return xx, yy, None
+    pts = torch.tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float32, device=module.device)
+    with torch.no_grad():
+        c = critic(pts[None])[0].view(-1).float().cpu().numpy()
+    return xx, yy, c.reshape(xx.shape) if np.isfinite(c).all() else None
 
 
 def critic_contours(df: pd.DataFrame, metrics=("modes_captured", "mode_hq_percent", "mode_reverse_kl"),
                     lim: float = 3.0, title: str = ""):
-    """Per model (first complete seed): generated (orange) and real (blue) samples over the
-    critic's output on a [-lim, lim]^2 grid (the WGAN-GP paper's plots), and the metric table."""
-    import torch
+    """Per model (first complete seed): its stored final samples (orange) and real samples (blue)
+    over its stored critic's output on a [-lim, lim]^2 grid (the WGAN-GP paper's plots), and the
+    metric table. Reads each trial's model.pt and samples.npz; trains nothing."""
     table = summary(df, metrics)
     header, cells = _layout(table, metrics)
     firsts = _first_trials(df)
     n = max(1, len(firsts))
     fig = plt.figure(figsize=(max(10.5, 4.2 * n), 6.2))
     _table_axes(fig.add_axes((0.02, 0.80, 0.96, 0.14)), header, cells)
-    grid = np.linspace(-lim, lim, 161)
-    xx, yy = np.meshgrid(grid, grid)
-    pts = torch.tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float32)
     for i, row in enumerate(firsts):
         ax = fig.add_axes((0.04 + i * 0.96 / n, 0.05, 0.96 / n - 0.13, 0.70))
-        module, dist, cfg = trained_module(row)
-        with torch.no_grad():
-            c = module.critic(pts).view(-1).numpy().reshape(xx.shape) if module.config["pack"] == 1 else None
-            fake = module.sample(1000, generator=torch.Generator().manual_seed(0)).numpy()
-        real = dist.sample(1000, generator=torch.Generator().manual_seed(1)).numpy()
+        if _failed(ax, row):
+            continue
+        folder = trial_folder(row)
+        module, fake, real = load_model(folder), load_samples(folder)["fake"], real_samples(folder)
+        xx, yy, c = critic_grid(module, lim)
         if c is not None:
             cs = ax.contourf(xx, yy, c, levels=20, cmap="coolwarm", alpha=0.8)
             fig.colorbar(cs, ax=ax, fraction=0.046, pad=0.02)
@@ -219,7 +211,9 @@ def critic_contours(df: pd.DataFrame, metrics=("modes_captured", "mode_hq_percen
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
-        ax.set_title(f"{row['model']} (seed {row['seed']}, {cfg['model']['loss']}): critic output", fontsize=8)
+        what = "critic output" if c is not None else "no critic contours"
+        loss = f", {module.config['loss']}" if "loss" in module.config else ""
+        ax.set_title(f"{row['model']} (seed {row['seed']}{loss}): {what}", fontsize=8)
         ax.legend(fontsize=6, loc="upper right", markerscale=4)
     fig.suptitle(title, fontsize=10)
     return fig, table

@@ -1,8 +1,9 @@
 """Named figures: a registry entry = the sweep configs behind it (full and quick budget) + a plot.
 
-    make("ring_modes", quick=True)   # runs experiments/configs/figures/ring_quick.yaml unless its
-                                     # study (fig-ring-quick) is stored complete, then writes
-                                     # figures/ring_modes.{png,pdf,csv}
+    make("ring_modes", quick=True)   # draws the stored study of experiments/configs/figures/
+                                     # ring_quick.yaml (fig-ring-quick) into figures/ring_modes.
+                                     # {png,pdf,csv}; ``learnlab figures`` runs the sweep first
+                                     # unless it is stored complete (analysis/ never trains)
 
 The CSV holds exactly the plotted numbers (one row per cell: value, interval, n, ...). Quick and
 full budgets are separate studies (the config's ``study:``), so neither overwrites the other's
@@ -123,17 +124,14 @@ def stored(study: str, total: int, storage: str | None = None, root: Path | str 
 
 
 def make(name: str, *, quick: bool = False, storage: str | None = None, root: Path | str = store.ROOT,
-         out: Path | str = "figures", workers: int = 1, run: bool = True, progress: bool = True) -> list[Path]:
-    """Run the figure's sweep unless its study is stored complete (an unfinished one resumes),
-    then write out/NAME.png, .pdf and .csv; returns their paths."""
+         out: Path | str = "figures") -> list[Path]:
+    """Draw the figure from its stored study into out/NAME.png, .pdf and .csv; returns their paths.
+    Trains nothing: a study not stored complete is a ValueError."""
     fig_spec = get(name)
     study, total = study_of(name, quick)
     if stored(study, total, storage, root) < total:
-        if not run:
-            raise ValueError(f"study {study!r} is not stored complete; run `learnlab figures {name}"
-                             f"{' --quick' if quick else ''}` without --no-run")
-        from experiments.sweep import run_sweep
-        run_sweep(fig_spec.config(quick), storage=storage, workers=workers, root=root, progress=progress)
+        raise ValueError(f"study {study!r} is not stored complete; run `learnlab figures {name}"
+                         f"{' --quick' if quick else ''}` without --no-run")
     df = load(study, storage, root)
     fig, table = KINDS[fig_spec.kind](df, **fig_spec.args, title=f"{fig_spec.title}  (study {study})")
     table.insert(0, "study", study)

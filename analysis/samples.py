@@ -1,16 +1,13 @@
-"""Generated against real samples of one trial, from the snapshots its run saved.
+"""Generated against real samples of one trial, from what its run stored (never re-trained).
 
-Each trial's ``log_dir/samples/step_*.png`` is a scatter of generated over real samples at an
-evaluation step (``experiments.snapshots``). The figure shows up to ``panels`` of them, evenly
-spaced over training and always the last, under the trial's key, status and headline metrics.
-A trial run without snapshots (``train.plots: false``, or a log folder from another machine)
-has no trained weights stored, so it is re-run once from its config with snapshots on, into
-``log_dir/rerun`` (same seed; on CPU the same run) and the figure says so.
+The last panel is the trial's final evaluation samples (``samples.npz``) over real samples of
+its distribution (``analysis.artifacts``); before it, up to ``panels - 1`` of the snapshots the
+run saved during training (``log_dir/samples/step_*.png``, ``train.plots``), evenly spaced. A
+trial folder without ``samples.npz`` (a study run before trials stored them) is a ValueError.
 """
 from __future__ import annotations
 
-import copy
-import json
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +18,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from experiments.snapshots import draw  # noqa: E402
+
+from .artifacts import load_samples, real_samples, trial_folder  # noqa: E402
+
 HEADLINE = ("modes_captured", "mode_hq_fraction", "precision", "coverage", "support_precision")
 
 
@@ -28,54 +29,31 @@ def _snapshots(folder: Path) -> list[Path]:
     return sorted(folder.glob("samples/step_*.png"))
 
 
-def _rerun(log_dir: Path, config: dict | None) -> Path:
-    from experiments.train import run
-    if config is None:
-        path = log_dir / "config.json"
-        if not path.is_file():
-            raise ValueError(f"trial folder {log_dir} has no snapshots and no config.json to re-run it from")
-        config = json.loads(path.read_text())
-    cfg = copy.deepcopy(config)
-    cfg["train"].update(plots=True, tensorboard=False)
-    out = log_dir / "rerun"
-    run(cfg, out)
-    return out
+def _step(shot: Path) -> int:
+    return int(shot.stem.split("_")[-1])
 
 
-def _same(row: pd.Series, folder: Path) -> str:
-    """Whether the re-run reproduced the stored final metrics."""
-    metrics = json.loads((folder / "result.json").read_text()).get("metrics") or {}
-    diff = [m for m in HEADLINE if m in metrics and m in row and pd.notna(row[m])
-            and not np.isclose(metrics[m], row[m], rtol=1e-6, atol=1e-9)]
-    return "reproduces the stored metrics" if not diff else f"differs from the stored run in {', '.join(diff)}"
-
-
-def samples(df: pd.DataFrame, trial: int, out: str | Path, *, rerun: bool = True, panels: int = 4,
-            config: dict | None = None) -> Path:
-    """Write a PNG of trial ``trial``'s generated-against-real snapshots to ``out``; returns its path."""
+def samples(df: pd.DataFrame, trial: int, out: str | Path, *, panels: int = 4) -> Path:
+    """Write a PNG of trial ``trial``'s generated-against-real samples to ``out``; returns its path."""
     rows = df[df["trial"] == trial]
     if rows.empty:
         raise ValueError(f"--trial {trial} is not a done trial of this study; expected one of "
                          f"{df['trial'].min()}..{df['trial'].max()}")
     row = rows.iloc[0]
-    log_dir = Path(str(row["log_dir"]))
-    shots, note = _snapshots(log_dir), ""
-    if not shots and not (log_dir / "rerun" / "result.json").is_file():
-        if not rerun:
-            raise ValueError(f"trial {trial} saved no sample snapshots in {log_dir}/samples (plots off); "
-                             "drop --no-rerun to re-run it with snapshots")
-        _rerun(log_dir, config)
-    if not shots:
-        shots, note = _snapshots(log_dir / "rerun"), " (re-run with snapshots; " + _same(row, log_dir / "rerun") + ")"
-    if not shots:
-        raise ValueError(f"trial {trial}: the re-run saved no snapshots either ({row['status']}: {row['reason']})")
-    pick = sorted({int(round(i)) for i in np.linspace(0, len(shots) - 1, min(panels, len(shots)))})
-    fig, axes = plt.subplots(1, len(pick), figsize=(3.2 * len(pick), 3.6), squeeze=False)
-    for ax, i in zip(axes[0], pick):
-        ax.imshow(mpimg.imread(shots[i]))
+    folder = trial_folder(row)
+    final = load_samples(folder)
+    shots = [s for s in _snapshots(folder) if _step(s) < final["step"]]
+    pick = [shots[int(round(i))] for i in np.linspace(0, len(shots) - 1, min(panels - 1, len(shots)))] if shots else []
+    pick = list(dict.fromkeys(pick))
+    fig, axes = plt.subplots(1, len(pick) + 1, figsize=(3.2 * (len(pick) + 1), 3.6), squeeze=False)
+    for ax, shot in zip(axes[0], pick):
+        ax.imshow(mpimg.imread(shot))
         ax.axis("off")
+    draw(axes[0, -1], real_samples(folder), final["fake"], f"final, step {final['step']}")
     metrics = ", ".join(f"{m}={row[m]:.3g}" for m in HEADLINE if m in row and pd.notna(row[m]))
-    fig.suptitle(f"trial {trial}: {row['key']}\n{row['status']}{note}; {metrics}", fontsize=8)
+    width = 45 * (len(pick) + 1)                                  # characters that fit over the panels
+    fig.suptitle("\n".join(textwrap.fill(line, width) for line in (f"trial {trial}: {row['key']}",
+                                                                   f"{row['status']}; {metrics}")), fontsize=8)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

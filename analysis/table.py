@@ -31,6 +31,7 @@ import yaml
 from experiments import store
 from experiments.results import load_study, results
 
+from .artifacts import locate
 from .stats import bootstrap, wilson
 
 AGGS = ("mean", "median", "collapse_rate")
@@ -45,8 +46,14 @@ LOWER_IS_BETTER = {"mode_reverse_kl", "mode_forward_kl", "mode_js", "mmd2", "ene
 
 
 def load(study: str, storage: str | None = None, root: Path | str = store.ROOT) -> pd.DataFrame:
-    """The tidy table of a stored study (one row per done trial), as ``learnlab results`` shows."""
-    return results(study, storage, root)
+    """The tidy table of a stored study (one row per done trial), as ``learnlab results`` shows,
+    with each ``log_dir`` made absolute where its folder is found (under ``root/STUDY/trials``
+    first: ``analysis.artifacts.locate``), so trial artifacts read the same from any directory."""
+    df = results(study, storage, root)
+    trials = store.study_folder(study, root) / "trials"
+    if "log_dir" in df:
+        df["log_dir"] = [p if p is None else str(locate(p, trials) or p) for p in df["log_dir"]]
+    return df
 
 
 def grid_axes(study: str, storage: str | None = None, root: Path | str = store.ROOT) -> list[str]:

@@ -5,6 +5,11 @@ searched hyper-parameters under their config paths (``data.n_modes``, ``model.lr
 ``seed``, ``status``, ``reason``, ``diverged_at``, ``runtime_s``, ``code_version``, ``log_dir``,
 every metric under its own name, every trait as ``trait.<name>``, and the collapse summary as
 ``collapse.<name>``. Abandoned trials (their worker died) are left out: their reruns are rows.
+
+The store holds each trial's key, status, objective and ``log_dir`` (absolute); everything else is
+read from the one record, ``log_dir/result.json`` (:func:`record`). A study on a database shared
+by machines therefore needs their trial folders on a shared file system (or copied next to
+each other) to be tabulated.
 """
 from __future__ import annotations
 
@@ -30,6 +35,16 @@ def load_study(study: str, storage: str | None = None, root: Path | str = store.
         raise ValueError(f"study {study!r} not found in {storage}") from None
 
 
+def record(trial) -> dict:
+    """The stored record (result.json) of a done trial, or one ValueError line naming its folder."""
+    path = Path(trial.user_attrs.get("log_dir", "?")) / "result.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"trial {trial.number}: its record {path} cannot be read ({type(err).__name__}); "
+                         "records live in the trial folders of the machine that ran them") from None
+
+
 def results(study: str, storage: str | None = None, root: Path | str = store.ROOT) -> pd.DataFrame:
     """The tidy table of ``study`` (what ``learnlab results`` prints and analysis/ reads)."""
     opt = load_study(study, storage, root)
@@ -37,7 +52,7 @@ def results(study: str, storage: str | None = None, root: Path | str = store.ROO
     for t in opt.get_trials(deepcopy=False):
         if not store.is_done(t):
             continue
-        a = t.user_attrs
+        a = {**record(t), **t.user_attrs}
         key = json.loads(a["key"])
         row = {"trial": t.number, "key": a["key"], "model": key.pop("model"), "draw": key.pop("draw"),
                "seed": key.pop("seed"), **key}

@@ -11,15 +11,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def scatter_figure(real: np.ndarray, fake: np.ndarray, title: str = ""):
-    """A matplotlib figure of ``fake`` over ``real`` ([n, D] arrays; non-finite rows dropped)."""
+def draw(ax, real: np.ndarray, fake: np.ndarray, title: str = "", legend: bool = True) -> None:
+    """Draw ``fake`` over ``real`` ([n, ...] arrays, flattened to rows; non-finite rows dropped)
+    on ``ax``: 2-D as is, more dimensions on the real samples' first two principal axes."""
+    real, fake = real.reshape(len(real), -1), fake.reshape(len(fake), -1)
     real = real[np.isfinite(real).all(1)]
     fake = fake[np.isfinite(fake).all(1)]
     if real.shape[1] > 2:
         mean = real.mean(0)
         axes = np.linalg.svd(real - mean, full_matrices=False)[2][:2].T
         real, fake = (real - mean) @ axes, (fake - mean) @ axes
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.scatter(real[:, 0], real[:, 1], s=2, alpha=0.35, c="tab:blue", label="real")
     ax.scatter(fake[:, 0], fake[:, 1], s=2, alpha=0.35, c="tab:red", label="generated")
     lo = np.percentile(real, 0.5, axis=0)
@@ -28,8 +29,15 @@ def scatter_figure(real: np.ndarray, fake: np.ndarray, title: str = ""):
     ax.set_xlim(lo[0] - pad, hi[0] + pad)
     ax.set_ylim(lo[1] - pad, hi[1] + pad)
     ax.set_aspect("equal", adjustable="box")
-    ax.legend(loc="upper right", fontsize=8, markerscale=4)
+    if legend:
+        ax.legend(loc="upper right", fontsize=8, markerscale=4)
     ax.set_title(title, fontsize=9)
+
+
+def scatter_figure(real: np.ndarray, fake: np.ndarray, title: str = ""):
+    """A matplotlib figure of ``fake`` over ``real`` (``draw`` on one axis)."""
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    draw(ax, real, fake, title)
     fig.tight_layout()
     return fig
 

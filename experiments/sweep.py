@@ -81,13 +81,10 @@ def _suggest(trial: optuna.Trial, name: str, dist) -> None:
 
 
 def _finish(study: optuna.Study, trial: optuna.Trial, sweep: Sweep, rec: dict[str, Any], log_dir: Path) -> None:
-    attrs = {k: rec.get(k) for k in ("status", "reason", "diverged_at", "steps", "metrics", "skipped", "traits",
-                                     "collapse", "history", "runtime_s", "code_version")}
-    attrs["log_dir"] = str(log_dir)
-    for k, v in attrs.items():
-        if k != "status":
-            trial.set_user_attr(k, v)
-    trial.set_user_attr("status", attrs["status"])   # last: marks it done
+    """Store where the trial's record is (result.json in its folder, an absolute path) and its
+    status, then its objective: the record itself is kept once, in the folder."""
+    trial.set_user_attr("log_dir", str(Path(log_dir).resolve()))
+    trial.set_user_attr("status", rec["status"])   # last: marks it done
     value = rec["metrics"].get(sweep.metric)
     if rec["status"] == "complete" and isinstance(value, (int, float)) and math.isfinite(value):
         study.tell(trial, float(value))

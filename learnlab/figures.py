@@ -46,8 +46,12 @@ def main(argv: Sequence[str]) -> int:
         figures.get(name)                                   # every name checked before any run
     for name in names:
         start = time.perf_counter()
-        paths = figures.make(name, quick=args.quick, storage=args.storage, out=args.out, workers=args.workers,
-                             run=not args.no_run, progress=not args.no_progress)
+        study, total = figures.study_of(name, args.quick)
+        if not args.no_run and figures.stored(study, total, args.storage) < total:   # an unfinished one resumes
+            from experiments.sweep import run_sweep
+            run_sweep(figures.get(name).config(args.quick), storage=args.storage, workers=args.workers,
+                      progress=not args.no_progress)
+        paths = figures.make(name, quick=args.quick, storage=args.storage, out=args.out)
         print(f"{name}: wrote {', '.join(map(str, paths))} ({time.perf_counter() - start:.0f} s)")
     return 0
 

@@ -36,7 +36,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--best", choices=("max", "min"), help="which draw is best (default: from the metric)")
     p.add_argument("--where", action="append", default=[], metavar="NAME=VALUE", help="keep only these trials")
     p.add_argument("--trial", type=int, help="samples: the trial number")
-    p.add_argument("--no-rerun", action="store_true", help="samples: never re-run a trial without snapshots")
     p.add_argument("--out", help="output PNG path")
     p.add_argument("--storage", help="database URL (default: lightning_logs/STUDY/journal.log)")
     return p
@@ -58,7 +57,7 @@ def main(argv: Sequence[str]) -> int:
         raise ValueError(f"plot {args.kind} needs {' and '.join(missing)}")
     if args.kind == "samples":
         out = Path(args.out or f"lightning_logs/{args.study}/plots/samples_{args.trial:05d}.png")
-        path = samples(df, args.trial, out, rerun=not args.no_rerun)
+        path = samples(df, args.trial, out)
         print(f"wrote {path}")
         return 0
     if args.kind == "heatmap":

@@ -156,19 +156,31 @@ def test_names_resolve_to_columns_and_bad_names_say_what_exists():
         aggregate(df, "trait.n_modes", "data.separation", "mmd2", "model", "max")
 
 
-def test_samples_shows_the_trials_snapshots(tmp_path):
+def test_samples_shows_the_trials_snapshots_and_stored_final_samples(tmp_path):
+    import json
+
+    import matplotlib.image as mpimg
     from experiments.snapshots import save_scatter
     rng = np.random.default_rng(0)
+    folder = tmp_path / "t"
     for step in (250, 500, 750, 1000, 1250):
-        save_scatter(tmp_path / "t" / "samples" / f"step_{step:07d}.png", rng.normal(size=(200, 2)),
+        save_scatter(folder / "samples" / f"step_{step:07d}.png", rng.normal(size=(200, 2)),
                      rng.normal(size=(200, 2)), f"step {step}")
-    df = table().assign(log_dir=str(tmp_path / "t"))
-    out = samples(df, 3, tmp_path / "s.png", rerun=False)
-    assert out.stat().st_size > 0
+    (folder / "config.json").write_text(json.dumps({"data": {"family": "mixture", "layout": "ring", "n_modes": 4},
+                                                    "train": {"seed": 0}}))
+    np.savez_compressed(folder / "samples.npz", fake=rng.normal(size=(300, 2)).astype(np.float32), seed=2, step=1250)
+    df = table().assign(log_dir=str(folder))
+    width = lambda path: mpimg.imread(path).shape[1]  # noqa: E731  3.2 inches at 80 dpi a panel
+    assert width(samples(df, 3, tmp_path / "s.png")) == 4 * 256       # 3 of the 4 earlier snapshots + the final
+    for shot in sorted(folder.glob("samples/*.png"))[1:]:
+        shot.unlink()
+    assert width(samples(df, 3, tmp_path / "s1.png")) == 2 * 256
+    assert width(samples(df, 3, tmp_path / "s2.png", panels=1)) == 256
     with pytest.raises(ValueError, match="not a done trial"):
         samples(df, 10_000, tmp_path / "x.png")
-    with pytest.raises(ValueError, match="no sample snapshots"):
-        samples(df.assign(log_dir=str(tmp_path / "empty")), 3, tmp_path / "x.png", rerun=False)
+    (folder / "samples.npz").unlink()
+    with pytest.raises(ValueError, match=f"trial folder {folder} has no samples.npz: .*re-run the study"):
+        samples(df, 3, tmp_path / "x.png")
 
 
 def test_plot_cli_writes_png_and_csv(tmp_path, monkeypatch, capsys):

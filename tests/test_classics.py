@@ -6,10 +6,13 @@ import math
 
 import pandas as pd
 import pytest
+import pytorch_lightning as pl
 import torch
 import yaml
 
 import distributions
+import experiments.sweep
+import experiments.train
 from analysis import classics, figures
 from experiments.results import results
 from experiments.sweep_config import load_sweep
@@ -171,9 +174,7 @@ def test_quick_classic_figure_end_to_end(name, tmp_path, monkeypatch, capsys):
                                             nan_ok=True)
             assert r["published"] in (classics.NV, "not in paper") or float(r["published"]) >= 0
         assert set(csv["model"]) == set(raw["models"])
-    if kind == "contours":
-        assert all((tmp_path / p / "state" / "model.pt").is_file()
-                   for p in df.sort_values("seed").groupby("model")["log_dir"].first())
+    assert all((tmp_path / p / f).is_file() for p in df["log_dir"] for f in ("model.pt", "samples.npz"))
     if kind == "gap_curve":
         df = classics.derived(df)
         for _, r in csv.iterrows():
@@ -182,3 +183,10 @@ def test_quick_classic_figure_end_to_end(name, tmp_path, monkeypatch, capsys):
     if kind == "hopping":
         assert len(csv) == 2 and (csv["n_evals"] == 2).all() and (csv["set_changes"] <= 1).all()
     assert f"{name}: wrote figures/{name}.png" in capsys.readouterr().out
+    # the figure redraws from the stored trials alone: any training fails
+    for owner, attr in ((experiments.train, "run_group"), (experiments.train, "run"), (experiments.sweep, "run_group"),
+                        (pl.Trainer, "fit")):
+        monkeypatch.setattr(owner, attr, lambda *a, **k: pytest.fail("the figure trained a model"))
+    (tmp_path / "figures" / f"{name}.png").unlink()
+    assert main(["figures", name, "--quick", "--no-progress", "--no-run"]) == 0
+    assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 0

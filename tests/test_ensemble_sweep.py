@@ -13,7 +13,7 @@ import yaml
 from experiments import store
 from experiments.config import validate
 from experiments.train import run_group, signature
-from experiments.results import load_study
+from experiments.results import load_study, record
 from experiments.sweep import run_sweep
 from test_sweep import TINY
 
@@ -38,7 +38,7 @@ def close(a, b, path="") -> None:
 
 def records(study: str) -> dict:
     trials = load_study(study).get_trials(states=[optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL])
-    return {t.user_attrs["key"]: t.user_attrs for t in trials if store.is_done(t)}
+    return {t.user_attrs["key"]: {**record(t), **t.user_attrs} for t in trials if store.is_done(t)}
 
 
 VAE = {"model": "vae", "enc_width": 16, "dec_width": 16, "enc_depth": 1, "dec_depth": 1, "batch_size": 32,

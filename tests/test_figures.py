@@ -72,7 +72,7 @@ def test_quick_ring_figure_end_to_end(tmp_path, monkeypatch, capsys):
     rate = pd.read_csv(tmp_path / "figures" / "ring_collapse.csv")
     assert rate["value"].between(0, 1).all() and (rate["lo"] <= rate["value"]).all()
     assert len(results("fig-ring-quick")) == 8
-    # onset and samples of the same study (trial 0 had no snapshots: it is re-run with them)
+    # onset and samples of the same study (trial 0 had no snapshots: its stored final samples are drawn)
     assert main(["plot", "onset", "fig-ring-quick", "--out", str(tmp_path / "onset.png")]) == 0
     assert main(["plot", "samples", "fig-ring-quick", "--trial", "0", "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "onset.png").is_file() and (tmp_path / "s.png").stat().st_size > 0
