@@ -96,3 +96,22 @@ def test_steps_per_batch_stacks_the_same_stream(steps, k):
 def test_bad_steps_per_batch():
     with pytest.raises(ValueError, match=r"steps_per_batch=0 is not allowed"):
         DistributionDataModule(distributions.make("mixture"), batch_size=8, steps_per_batch=0)
+
+
+def test_member_streams_are_the_single_streams():
+    """Members: batches [K, B, ...], member k's rows exactly those of a one-distribution module
+    with seed k, also with a fixed training set and with several steps per Lightning batch."""
+    ring = distributions.make("mixture", layout="ring", n_modes=4)
+    line = distributions.make("manifold", shape="line", noise=0.1)
+    for n_train in (None, 50):
+        both = DistributionDataModule([ring, line], batch_size=16, n_train=n_train, seed=[3, 5])
+        alone = [DistributionDataModule(d, batch_size=16, n_train=n_train, seed=s) for d, s in ((ring, 3), (line, 5))]
+        for _ in range(3):
+            x = both.batch()
+            assert x.shape == (2, 16, 2)
+            for k, dm in enumerate(alone):
+                assert torch.equal(x[k], dm.batch())
+    with pytest.raises(ValueError, match="2 distributions for 1 seeds"):
+        DistributionDataModule([ring, line], batch_size=4, seed=[0])
+    with pytest.raises(ValueError, match="differ in event shape"):
+        DistributionDataModule([ring, distributions.make("mixture", n_modes=4, dim=3)], batch_size=4, seed=[0, 1])

@@ -1,6 +1,5 @@
 """Sweeps end to end on tiny trials: results, failures, resume after SIGKILL, parallel workers,
 and PostgreSQL."""
-import json
 import os
 import signal
 import subprocess
