@@ -207,4 +207,4 @@ class LabModule(pl.LightningModule):
         self._window_start = self.steps
 
     def on_train_end(self) -> None:
-        self._check()
+        self._check(log=True)

@@ -49,3 +49,22 @@ def test_steps_per_batch_must_divide_eval_every():
     with pytest.raises(ValueError, match=r"train: key steps_per_batch=3 is not allowed; expected null or a "
                                          r"divisor of eval_every=20"):
         validate(with_train(steps_per_batch=3))
+
+
+def test_each_member_logs_its_own_tensorboard_scalars(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from experiments.train import run_group
+    cfg = lambda seed: {"data": {"family": "mixture", "n_modes": 4},                     # noqa: E731
+                        "model": {"model": "vae", "enc_width": 16, "dec_width": 16, "check_every": 20},
+                        "train": {"steps": 40, "eval_every": 20, "seed": seed, "eval_samples": 200, "final_real": 200}}
+    recs = run_group([cfg(0), cfg(1)], [tmp_path / "a", tmp_path / "b"])
+    losses = []
+    for rec, name in zip(recs, "ab"):
+        ea = EventAccumulator(str(next((tmp_path / name).glob("events*"))))
+        ea.Reload()
+        assert {"train/loss", "train/kl", "eval/coverage"} <= set(ea.Tags()["scalars"])
+        losses.append([e.value for e in ea.Scalars("train/loss")])
+        assert [e.value for e in ea.Scalars("eval/coverage")] == pytest.approx([h["coverage"] for h in rec["history"]])
+        assert rec["execution"]["members"] == 2 and rec["execution"]["member"] == "ab".index(name)
+    assert len(losses[0]) == 2 and losses[0] != losses[1]                # each member's own losses
