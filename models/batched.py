@@ -10,7 +10,7 @@ linear layer). Activations after a batched layer run in place on its fresh outpu
 Members are built from ordinary modules (:func:`stack_mlps` stacks K ``nets.mlp`` Sequentials),
 so each member starts exactly where its own single model would, given the same RNG stream.
 
-:class:`FastMLP` trains such a stack faster than the modules' per-layer autograd (models.ensemble
+:class:`FastMLP` trains such a stack faster than the modules' per-layer autograd (models.members
 uses it): one autograd node per net whose backward computes, in place and in reused buffers, the
 same gradients (bias and weight gradients, activation gradients from torch's own kernels). On the
 2-core CPU at width 64 it is most of what took an ensemble of K = 8..128 members from 1.6-2.2x to
@@ -39,14 +39,6 @@ class BatchedLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.bmm(x, self.weight).add_(self.bias)
-
-    def member(self, k: int) -> nn.Linear:
-        """Member ``k`` as an ordinary ``nn.Linear`` (a copy; draws nothing from torch's RNG)."""
-        layer = nn.utils.skip_init(nn.Linear, self.weight.shape[1], self.weight.shape[2], device=self.weight.device)
-        with torch.no_grad():
-            layer.weight.copy_(self.weight[k].t())
-            layer.bias.copy_(self.bias[k, 0])
-        return layer
 
     def extra_repr(self) -> str:
         k, i, o = self.weight.shape
@@ -93,12 +85,6 @@ def stack_mlps(nets: Sequence[nn.Sequential]) -> nn.Sequential:
         else:
             layers.append(InPlace(first) if layers and isinstance(layers[-1], BatchedLinear) else first)
     return nn.Sequential(*layers)
-
-
-def unstack_mlp(net: nn.Sequential, k: int) -> nn.Sequential:
-    """Member ``k`` of a batched Sequential as an ordinary Sequential (a copy)."""
-    return nn.Sequential(*[l.member(k) if isinstance(l, BatchedLinear) else l.act if isinstance(l, InPlace) else l
-                           for l in net])
 
 
 def _backward_from_output(act: nn.Module):
