@@ -1,6 +1,8 @@
-"""Lightning's per-step overhead on a small GAN: the models.GAN module under a Trainer versus a
-plain PyTorch loop doing the same work (same nets, same objective functions, same fused Adam,
-same sync-free loss bookkeeping and divergence check), in one process, interleaved over rounds.
+"""Lightning's per-step overhead on a small GAN: the models.GAN module with one member
+(``models.build(cfg, dim, seeds=[0])``, K = 1) under a Trainer versus a plain PyTorch loop doing
+the same work (same nets and initial weights, same objective functions, same fused Adam, same
+sync-free loss bookkeeping and divergence check), in one process, interleaved over rounds.
+benchmarks/ensemble.py measures K > 1 (and K = 1 for the VAE too).
 
     python benchmarks/lightning_overhead.py            # 2-D data, 3 x 64 and 3 x 256 MLPs, batch 256
     python benchmarks/lightning_overhead.py --quick    # a few steps, to check that it runs
@@ -81,13 +83,12 @@ def run_lightning(cfg: dict, batches: list[torch.Tensor], steps: int, warmup: in
     t0 = time.perf_counter()
     if k > 1:
         batches = [torch.stack([batches[(i + j) % len(batches)] for j in range(k)]) for i in range(0, len(batches), k)]
-    torch.manual_seed(0)
-    module = models.build(cfg, data_dim=batches[0].shape[-1])
+    module = models.build(cfg, data_dim=batches[0].shape[-1], seeds=[0])
     timer = Timer(warmup // k)
     trainer = pl.Trainer(accelerator="auto", devices=1, max_steps=steps, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, callbacks=[timer])
     trainer.fit(module, train_dataloaders=Cycle(batches, -(-steps // k)))
-    assert module.steps == steps == trainer.global_step and module.diverged_at is None
+    assert module.steps == steps == trainer.global_step and module.diverged_at == [None]
     return rates(steps - warmup // k * k, timer.start, timer.end, steps, t0)
 
 

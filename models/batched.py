@@ -145,9 +145,10 @@ class FastMLP:
             self._free.setdefault(tuple(t.shape), []).append(t)
 
     def blocks(self, k: int, n: int) -> list:
-        """Functions cutting [K, ...] tensors into member blocks (one identity if small enough as a whole)."""
+        """Functions cutting [K, ...] tensors into member blocks (one identity if small enough as a
+        whole, or off the CPU: the blocks fit CPU caches, on a GPU they would only add launches)."""
         per_member = 4 * n * self.width
-        if k * per_member <= 2 * self.block_bytes:
+        if k * per_member <= 2 * self.block_bytes or self.weights[0].device.type != "cpu":
             return [lambda t: t]
         size = max(1, self.block_bytes // per_member)
         return [lambda t, s=slice(i, i + size): t[s] for i in range(0, k, size)]

@@ -102,9 +102,10 @@ class VAE(LabModule):
         self.decoder_log_std = None                       # decoder_var shared: one learned log std per entry
         if cfg["decoder_var"] == "shared" and shared:
             self.decoder_log_std = torch.nn.Parameter(torch.zeros(self.K, 1, shared))
+        self._params = list(self.parameters())
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.config["lr"], betas=(self.config["beta1"], self.config["beta2"]),
+        return torch.optim.Adam(self._params, lr=self.config["lr"], betas=(self.config["beta1"], self.config["beta2"]),
                                 fused=self.device.type in ("cpu", "cuda"))
 
     def _decoded(self, z: torch.Tensor, members=ALL) -> torch.Tensor:
@@ -201,5 +202,5 @@ class VAE(LabModule):
         recon, kl = self._terms(x, self.draw((x.shape[1], self.config["latent_dim"])))
         recon, kl = recon.mean(-1), kl.mean(-1)                                     # [K]
         loss = self.nan_hook(-(recon - self.config["beta"] * kl))
-        self.update(self.optimizers(), list(self.parameters()), loss, lightning=True)
+        self.update(self.optimizers(), self._params, loss, lightning=True)
         return loss, recon, kl
