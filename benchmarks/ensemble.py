@@ -46,6 +46,7 @@ import distributions  # noqa: E402
 import models  # noqa: E402
 from models.objectives import OBJECTIVES  # noqa: E402
 from models.vae import VAE  # noqa: E402
+from lightning_overhead import Cycle  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 S = 10                      # steps per Lightning batch
 OBJ = OBJECTIVES["non_saturating"]
@@ -57,19 +58,6 @@ def model_config(kind: str, arch: str, width: int, batch: int, channels: int) ->
     net = mlp if arch == "mlp" else {"arch": "conv", "channels": channels, "latent_dim": 16}
     extra = {"loss": "non_saturating"} if kind == "gan" else {}
     return models.validate_config({"model": kind, "latent_dim": 2, "batch_size": batch, **extra, **net})
-
-
-class Cycle:
-    """``n`` Lightning batches cycling through a list: an iterable with ``__len__``."""
-
-    def __init__(self, batches: list[torch.Tensor], n: int):
-        self.batches, self.n = batches, n
-
-    def __iter__(self):
-        return (self.batches[i % len(self.batches)] for i in range(self.n))
-
-    def __len__(self):
-        return self.n
 
 
 class Clock:
