@@ -68,7 +68,6 @@ class DistributionDataModule(pl.LightningDataModule):
             if not (optional and value is None) and (isinstance(value, bool) or not isinstance(value, int) or value < low):
                 raise ValueError(f"data: {name}={value!r} is not allowed; expected an integer >= {low}")
         self.dists, self.seeds, self.batch_size, self.n_train, self.steps = dists, seeds, batch_size, n_train, steps
-        self.dist, self.seed = dists[0], seeds[0]
         self.steps_per_batch, self._served = steps_per_batch, 0
         self._state: tuple[torch.device, list] | None = None
 

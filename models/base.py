@@ -95,6 +95,13 @@ class LabModule(pl.LightningModule):
             (torch.randn if normal else torch.rand)(shape, generator=g, out=out[k])
         return out
 
+    def draw_with(self, shape: tuple[int, ...], generator: torch.Generator | None = None,
+                  normal: bool = True) -> torch.Tensor:
+        """A standard normal (or U[0, 1)) draw of ``shape`` from ``generator`` (torch's global RNG if
+        None), on the module's device and dtype: what sampling and evaluation draw with."""
+        device = self.device if generator is None else generator.device
+        return (torch.randn if normal else torch.rand)(shape, device=device, generator=generator).to(self._window)
+
     @property
     def alive(self) -> torch.Tensor:
         """[K] bool on the device: members not (yet known to be) diverged."""

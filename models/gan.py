@@ -148,8 +148,7 @@ class GAN(LabModule):
         None, on the module's device) -- or, with ``k`` None, each member's next training draw."""
         d, normal = self.config["latent_dim"], self.config["prior"] == "normal"
         if k is not None:
-            device = self.device if generator is None else generator.device
-            z = (torch.randn if normal else torch.rand)((k, n, d), device=device, generator=generator).to(self._window)
+            z = self.draw_with((k, n, d), generator, normal)
         else:
             if self._ahead is None or self._ahead_i == AHEAD:
                 self._ahead, self._ahead_i = self.draw((AHEAD, n, d), normal), 0
@@ -161,7 +160,7 @@ class GAN(LabModule):
         return z if normal else z * 2 - 1
 
     def _generate(self, z: torch.Tensor, u: torch.Tensor | None, net=None, members=ALL) -> torch.Tensor:
-        out = (net or self.generator)(z, members)
+        out = (self.generator if net is None else net)(z, members)
         return out if self.g_head is None else self.g_head(out, u)
 
     def _edge_noise(self, n: int) -> torch.Tensor | None:
@@ -175,10 +174,7 @@ class GAN(LabModule):
         training = net.training
         net.eval()
         z = self._latents(n, generator, k=1)
-        u = None
-        if self.g_head is not None:
-            device = self.device if generator is None else generator.device
-            u = torch.rand((1, n, self.g_head.n_edges), device=device, generator=generator).to(self._window)
+        u = None if self.g_head is None else self.draw_with((1, n, self.g_head.n_edges), generator, normal=False)
         x = self._generate(z, u, net, slice(member, member + 1))[0]
         net.train(training)
         return x
@@ -221,7 +217,7 @@ class GAN(LabModule):
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        w = (1 - self.config["ema_decay"]) * self.alive.to(torch.float32)
+        w = (1 - self.config["ema_decay"]) * self.alive.to(self._window.dtype)
         for ema, live in zip(self.generator_ema.parameters(), self._gen_params):
             ema.lerp_(live, w.view(-1, *([1] * (live.dim() - 1))))
         for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers()):   # batch-norm statistics

@@ -149,19 +149,14 @@ class VAE(LabModule):
         kl = 0.5 * (mu ** 2 + (2 * log_std).exp() - 2 * log_std - 1).sum(-1)
         return recon, kl
 
-    def _eps(self, shape, generator: torch.Generator | None) -> torch.Tensor:
-        device = self.device if generator is None else generator.device
-        return torch.randn(shape, device=device, generator=generator).to(self._window)
-
     def _one(self, x: torch.Tensor, member: int) -> tuple[torch.Tensor, slice]:
         return x.reshape(1, x.shape[0], -1), slice(member, member + 1)
 
-    @torch.no_grad()
     def elbo(self, x: torch.Tensor, generator: torch.Generator | None = None, member: int = 0) -> torch.Tensor:
         """Member ``member``'s evidence lower bound [n] of x [n, data_dim] (one z per sample,
         analytic KL, beta = 1)."""
         x, members = self._one(x, member)
-        recon, kl = self._terms(x, self._eps((1, x.shape[1], self.config["latent_dim"]), generator), members)
+        recon, kl = self._terms(x, self.draw_with((1, x.shape[1], self.config["latent_dim"]), generator), members)
         return (recon - kl)[0]
 
     @torch.no_grad()
@@ -175,7 +170,7 @@ class VAE(LabModule):
         parts = []
         for start in range(0, k, chunk):
             kk = min(chunk, k - start)
-            z = mu.unsqueeze(1) + log_std.exp().unsqueeze(1) * self._eps((1, kk, *mu.shape[1:]), generator)
+            z = mu.unsqueeze(1) + log_std.exp().unsqueeze(1) * self.draw_with((1, kk, *mu.shape[1:]), generator)
             log_w = (self._log_px(x, z, members) + self._log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
                      - self._log_normal(z, mu.unsqueeze(1), log_std.unsqueeze(1)))          # [1, kk, n]
             parts.append(torch.logsumexp(log_w[0], dim=0))
@@ -189,12 +184,12 @@ class VAE(LabModule):
         members = slice(member, member + 1)
         training = self.decoder.training
         self.decoder.eval()
-        z = self._eps((1, n, self.config["latent_dim"]), generator)
+        z = self.draw_with((1, n, self.config["latent_dim"]), generator)
         if self.head is not None:
             x = self.head.sample(self._decoded(z, members)[0], generator, mean_only=mean_only)
         else:
             mean, log_std = self.decode(z, members)
-            x = mean[0] if mean_only else (mean + log_std.exp() * self._eps(mean.shape, generator))[0]
+            x = mean[0] if mean_only else (mean + log_std.exp() * self.draw_with(mean.shape, generator))[0]
         self.decoder.train(training)
         return x
 
