@@ -5,11 +5,11 @@ like ``analysis.plots``; the table holds exactly the numbers drawn.
 
     paper_table(df, metrics=("modes_captured", ...), paper="pacgan_ring")
         the paper's layout: one row per model (GAN, PacGAN2, ...), per metric "mean ± s.e." over the
-        complete seeds, the published number beside it ("not verified" where we could not check
-        it), and each model's generated samples (its first seed's stored final samples)
+        complete seeds, the published number beside it ("not in paper" for a metric or model the
+        paper's table lacks), and each model's generated samples (its first seed's stored final samples)
     critic_contours(df)      WGAN-GP toy figure: samples over the trained critic's contours on
                              [-3, 3]^2 (each model's first seed's stored critic, model.pt) + the table
-    gap_curve(df)            mass off a disconnected support (1 - support_precision) against the
+    gap_curve(df)            mass in the gaps of a disconnected support (gap_mass) against the
                              number of components, one line per model
     mode_hopping(df)         the mode sets at every evaluation (from each trial's stored history), one
                              raster per seed shaded by each mode's mass, and per-seed hop counts of
@@ -18,12 +18,22 @@ like ``analysis.plots``; the table holds exactly the numbers drawn.
 Samples and critics come from the trial folders (``analysis.artifacts``); nothing here trains.
 Standard error: sample standard deviation (ddof 1) / sqrt(n) over the complete seeds with a finite
 value; NaN for one seed. High-quality share is shown in percent, as the papers do.
+
+Published numbers (``PUBLISHED``) are Table 1 of PacGAN (Lin et al. 2018: mean ± standard error over
+10 trials) and Table 1 of VEEGAN (Srivastava et al. 2017: 5 runs, no error bars published), as
+REFERENCES.md section 1 gives them, each cell checked against the authors' own table images
+(``../shared/references/pacgan_table1.png``, ``veegan_table1.png``). Only the rows of the models the
+lab's configs run are kept (GAN, PacGAN2-4; VEEGAN's GAN row), under the configs' model names. They
+are shown with the paper's own digits; where both sides have a standard error, ``summary``'s ``z``
+is (ours - paper) / sqrt(se_ours² + se_paper²). The two papers' GAN rows come from different
+networks and data: compare each only with its own setup.
 """
 from __future__ import annotations
 
 import json
 import math
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -34,32 +44,72 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from experiments.snapshots import draw  # noqa: E402
+from metrics import registry  # noqa: E402
 
 from .artifacts import load_model, load_samples, real_samples, trial_folder  # noqa: E402
 
-NV = "not verified"
-# Published numbers, looked up in the papers. None = we could not verify the number here, shown
-# as "not verified": never typed from memory. Keys: paper -> model -> metric.
-PUBLISHED: dict[str, dict[str, dict[str, float | None]]] = {
-    "pacgan_ring": {m: {"modes_captured": None, "mode_hq_percent": None, "mode_reverse_kl": None}
-                    for m in ("GAN", "PacGAN2", "PacGAN3", "PacGAN4")},
-    "pacgan_grid": {m: {"modes_captured": None, "mode_hq_percent": None, "mode_reverse_kl": None}
-                    for m in ("GAN", "PacGAN2", "PacGAN3", "PacGAN4")},
-    "veegan_ring": {"GAN": {"modes_captured": None, "mode_hq_percent": None}},
-    "veegan_grid": {"GAN": {"modes_captured": None, "mode_hq_percent": None}},
-}
-LABELS = {"modes_captured": "modes", "mode_hq_percent": "high quality %", "mode_reverse_kl": "reverse KL",
-          "support_precision": "on support", "support_coverage": "support coverage", "gap_mass": "mass in gaps",
-          "coverage": "coverage", "precision": "precision", "recall": "recall"}
+NIP = "not in paper"
 
+
+@dataclass(frozen=True)
+class Published:
+    """One published cell: the mean, its standard error (None: none published) and the number of
+    decimals the paper prints, so that it is shown as printed ("0.70 ± 0.07", "1")."""
+    mean: float
+    se: float | None = None
+    digits: int = 1
+
+    @classmethod
+    def parse(cls, cell: str) -> Published:
+        """A cell as the paper prints it: "6.3±0.5" or "99.3" (a trailing "%" is dropped)."""
+        mean, _, se = cell.rstrip("%").strip().partition("±")
+        digits = len(mean.strip().partition(".")[2])
+        return cls(float(mean), float(se) if se else None, digits)
+
+    def __str__(self) -> str:
+        m = f"{self.mean:.{self.digits}f}"
+        return m if self.se is None else f"{m} ± {self.se:.{self.digits}f}"
+
+
+def _table(columns: dict[str, tuple[str, ...]], rows: dict[str, str]) -> dict[str, dict[str, dict[str, Published]]]:
+    """paper -> model -> metric -> Published, from rows of cells printed as in the paper: one
+    whitespace-separated cell per (paper, metric) of ``columns``, in that order."""
+    keys = [(paper, m) for paper, metrics in columns.items() for m in metrics]
+    out: dict[str, dict[str, dict[str, Published]]] = {paper: {} for paper in columns}
+    for model, line in rows.items():
+        cells = line.split()
+        if len(cells) != len(keys):
+            raise ValueError(f"{model}: {len(cells)} cells for {len(keys)} columns")
+        for (paper, m), cell in zip(keys, cells):
+            out[paper].setdefault(model, {})[m] = Published.parse(cell)
+    return out
+
+
+_MODES3 = ("modes_captured", "mode_hq_percent", "mode_reverse_kl")
+# PacGAN Table 1 (averaged over 10 trials, shown with the standard error): 2-D ring modes (max 8),
+# high-quality samples %, reverse KL; 2-D grid the same (max 25). Its ALI row is not kept (the lab
+# runs no ALI; REFERENCES.md section 1 has it).
+_PACGAN = _table({"pacgan_ring": _MODES3, "pacgan_grid": _MODES3}, {
+    "GAN":     "6.3±0.5 98.2±0.2 0.45±0.09 17.3±0.8 94.8±0.7 0.70±0.07",
+    "PacGAN2": "7.9±0.1 95.6±2.0 0.07±0.03 23.8±0.7 91.3±0.8 0.13±0.04",
+    "PacGAN3": "7.8±0.1 97.7±0.3 0.10±0.02 24.6±0.4 94.2±0.4 0.06±0.02",
+    "PacGAN4": "7.8±0.1 95.9±1.4 0.07±0.02 24.8±0.2 93.6±0.6 0.04±0.01",
+})
+# VEEGAN Table 1 (5 runs, 2,500 samples, 3 sigma; no error bars): 2-D ring modes (max 8), % high
+# quality; 2-D grid the same (max 25). Its ALI, Unrolled GAN and VEEGAN rows and 1200-D columns are
+# not kept (the lab runs none of them; REFERENCES.md section 1 has them).
+_VEEGAN = _table({"veegan_ring": _MODES3[:2], "veegan_grid": _MODES3[:2]}, {
+    "GAN": "1 99.3 3.3 0.5",
+})
+# Published numbers: paper -> model (the configs' model names) -> metric -> Published. A metric or a
+# model missing here is "not in paper".
+PUBLISHED: dict[str, dict[str, dict[str, Published]]] = {**_PACGAN, **_VEEGAN}
 
 def derived(df: pd.DataFrame) -> pd.DataFrame:
-    """Add the columns the classic tables show: mode_hq_percent, gap_mass (1 - support_precision)."""
+    """Add the column the classic tables show: mode_hq_percent (the papers' unit)."""
     df = df.copy()
     if "mode_hq_fraction" in df:
         df["mode_hq_percent"] = 100 * pd.to_numeric(df["mode_hq_fraction"], errors="coerce")
-    if "support_precision" in df:
-        df["gap_mass"] = 1 - pd.to_numeric(df["support_precision"], errors="coerce")
     return df
 
 
@@ -80,28 +130,38 @@ def fmt_pm(mean: float, se: float) -> str:
     return f"{mean:.{digits}f} ± {se:.{digits}f}" if math.isfinite(se) else f"{mean:.{digits}f}"
 
 
+def z_score(mean: float, se: float, pub: Published | None) -> float:
+    """(ours - paper) / sqrt(se_ours² + se_paper²); NaN without both standard errors (or both 0)."""
+    if pub is None or pub.se is None or not (math.isfinite(mean) and math.isfinite(se)):
+        return math.nan
+    scale = math.hypot(se, pub.se)
+    return (mean - pub.mean) / scale if scale > 0 else math.nan
+
+
 def summary(df: pd.DataFrame, metrics, paper: str | None = None) -> pd.DataFrame:
     """One row per (model, metric): mean, se, n (complete seeds with a finite value), n_total,
-    n_diverged, n_failed, ours ("mean ± se") and published (the paper's number or "not verified")."""
+    n_diverged, n_failed, ours ("mean ± se"), the paper's paper_mean and paper_se (NaN where it has
+    none), published (as the paper prints it, or "not in paper") and z (``z_score``)."""
     df = derived(df)
     rows = []
     for model, g in df.groupby("model", sort=False):
         ok = g[g["status"] == "complete"]
         for m in metrics:
             mean, se, n = mean_se(ok[m]) if m in ok else (math.nan, math.nan, 0)
-            pub = (PUBLISHED.get(paper or "", {}).get(model) or {}).get(m) if paper else None
-            known = paper is not None and m in (PUBLISHED.get(paper, {}).get(model) or {})
+            pub = (PUBLISHED.get(paper, {}).get(model) or {}).get(m) if paper else None
             rows.append({"model": model, "metric": m, "mean": mean, "se": se, "n": n, "n_total": len(g),
                          "n_diverged": int((g["status"] == "diverged").sum()),
                          "n_failed": int((g["status"] == "failed").sum()), "ours": fmt_pm(mean, se),
-                         "published": (f"{pub:g}" if pub is not None else NV) if known else "not in paper"})
+                         "paper_mean": pub.mean if pub else math.nan,
+                         "paper_se": pub.se if pub and pub.se is not None else math.nan,
+                         "published": str(pub) if pub else NIP, "z": z_score(mean, se, pub)})
     return pd.DataFrame(rows)
 
 
 def _layout(table: pd.DataFrame, metrics) -> tuple[list[str], list[list[str]]]:
     """The paper's layout: rows = models, per metric an 'ours' and a 'paper' column."""
     models = list(dict.fromkeys(table["model"]))
-    header = ["model"] + [f"{LABELS.get(m, m)}{sfx}" for m in metrics for sfx in ("", " (paper)")] + ["seeds"]
+    header = ["model"] + [f"{registry.label(m)}{sfx}" for m in metrics for sfx in ("", " (paper)")] + ["seeds"]
     cells = []
     for model in models:
         part = table[table["model"] == model].set_index("metric")
@@ -162,8 +222,10 @@ def paper_table(df: pd.DataFrame, metrics=("modes_captured", "mode_hq_percent", 
              legend=i == 0)
         axs.tick_params(labelsize=6)
     fig.suptitle(title, fontsize=10)
-    fig.text(0.01, 0.90, "mean ± standard error over complete seeds; seeds = used/run; "
-             "'not verified': the published number could not be checked here", fontsize=7, color="0.3")
+    source = {"pacgan": "PacGAN Table 1, mean ± s.e. of 10 trials",
+              "veegan": "VEEGAN Table 1, 5 runs, no error bars"}.get((paper or "").split("_")[0])
+    fig.text(0.01, 0.90, "mean ± standard error over complete seeds; seeds = used/run"
+             + (f"; (paper): {source}, as printed" if source else ""), fontsize=7, color="0.3")
     return fig, table
 
 
@@ -222,9 +284,9 @@ def critic_contours(df: pd.DataFrame, metrics=("modes_captured", "mode_hq_percen
 # ---- disconnected manifolds -----------------------------------------------------------------------
 
 def gap_curve(df: pd.DataFrame, x: str = "n_components", title: str = ""):
-    """Mass off the support (1 - support_precision: the share of samples farther than the support
-    tolerance from every component, i.e. in the gaps or beside the pieces) against ``x``, one line
-    per model with a bootstrap band (``analysis.plots.curve``); returns (figure, table)."""
+    """Mass in the gaps between the components (``gap_mass``, metrics.verdicts: bridges, not the
+    blur beside the pieces, which is ``blur_mass``) against ``x``, one line per model with a
+    bootstrap band (``analysis.plots.curve``); returns (figure, table)."""
     from .plots import curve
     fig, table = curve(derived(df), x, "gap_mass", hue="model", title=textwrap.fill(title, 60, break_on_hyphens=False))
     return fig, table
@@ -304,8 +366,8 @@ def mode_hopping(df: pd.DataFrame, title: str = ""):
         ax.set_title(line, fontsize=8)
         out.append({"model": row["model"], "seed": row["seed"], "trial": row["trial"], **stats,
                     "final_modes_captured": row.get("modes_captured", math.nan),
-                    "mode_hopping": row.get("collapse.mode_hopping", None),
-                    "n_hops": row.get("collapse.n_hops", None)})
+                    "hopping": row.get("verdict.hopping", None),
+                    "n_hops": row.get("verdict.n_hops", None)})
     axes[-1, 0].set_xlabel("training step")
     by_mass = bool(out) and not math.isnan(out[0]["mean_held"])
     fig.suptitle(title + ("\nshade: the mode's share of the high-quality samples (white 0, black 2/K or more)" if by_mass

@@ -38,19 +38,36 @@ class Figure:
 FIGURES = {
     "ring_modes": Figure("Ring of Gaussians: share of modes captured, GAN vs VAE", "ring.yaml", "ring_quick.yaml",
                          "heatmap", dict(x="n_modes", y="separation", metric="modes_captured_fraction")),
-    "ring_collapse": Figure("Ring of Gaussians: collapse rate (final coverage < 0.5), GAN vs VAE", "ring.yaml",
-                            "ring_quick.yaml", "heatmap", dict(x="n_modes", y="separation", agg="collapse_rate")),
+    "ring_collapse": Figure("Ring of Gaussians: share of runs that drop modes (a mode holds < half its share), "
+                            "GAN vs VAE", "ring.yaml", "ring_quick.yaml", "heatmap",
+                            dict(x="n_modes", y="separation", agg="rate", metric="dropped_modes")),
+    "ring_blur": Figure("Ring of Gaussians: share of samples blurred off the modes (not in the gaps), GAN vs VAE",
+                        "ring.yaml", "ring_quick.yaml", "heatmap",
+                        dict(x="n_modes", y="separation", metric="blur_mass")),
     "arcs_precision": Figure("Circle cut into arcs: share of samples on the support, GAN vs VAE", "arcs.yaml",
                              "arcs_quick.yaml", "heatmap",
                              dict(x="n_components", y="gap_fraction", metric="support_precision")),
+    "arcs_gaps": Figure("Circle cut into arcs: share of samples in the gaps (bridges), GAN vs VAE", "arcs.yaml",
+                        "arcs_quick.yaml", "heatmap", dict(x="n_components", y="gap_fraction", metric="gap_mass")),
+    "arcs_blur": Figure("Circle cut into arcs: share of samples blurred off the support (not in the gaps), "
+                        "GAN vs VAE", "arcs.yaml", "arcs_quick.yaml", "heatmap",
+                        dict(x="n_components", y="gap_fraction", metric="blur_mass")),
     "wavy_coverage": Figure("Wavy ring: coverage of the real samples, GAN vs VAE", "wavy.yaml", "wavy_quick.yaml",
                             "heatmap", dict(x="frequency", y="amplitude", metric="coverage")),
     "triangles_precision": Figure("Triangles cut into k pieces, blurred: share of images on the manifold, "
                                   "conv GAN vs conv VAE", "triangles.yaml", "triangles_quick.yaml", "heatmap",
-                                  dict(x="n_components", y="blur", metric="precision")),
+                                  dict(x="n_components", y="blur", metric="manifold_precision")),
+    "triangles_precision_loose": Figure("Triangles cut into k pieces, blurred: share of images near the manifold "
+                                        "(loose threshold), conv GAN vs conv VAE", "triangles.yaml",
+                                        "triangles_quick.yaml", "heatmap",
+                                        dict(x="n_components", y="blur", metric="manifold_precision_loose")),
+    "triangles_residual": Figure("Triangles cut into k pieces, blurred: median residual to the nearest true "
+                                 "triangle (RMS pixel), conv GAN vs conv VAE", "triangles.yaml",
+                                 "triangles_quick.yaml", "heatmap",
+                                 dict(x="n_components", y="blur", metric="residual_median")),
     "triangles_recall": Figure("Triangles cut into k pieces, blurred: recall of held-out real images, "
                                "conv GAN vs conv VAE", "triangles.yaml", "triangles_quick.yaml", "heatmap",
-                               dict(x="n_components", y="blur", metric="recall")),
+                               dict(x="n_components", y="blur", metric="manifold_recall")),
     "graphs_connected": Figure("Erdos-Renyi graphs: share of generated graphs connected, graph GAN vs graph VAE",
                                "graphs.yaml", "graphs_quick.yaml", "heatmap",
                                dict(x="connectivity", y="n_nodes", metric="connected_fake")),

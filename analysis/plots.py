@@ -2,13 +2,13 @@
 numbers drawn (see ``analysis.table`` for how trials count and how draws are chosen).
 
     heatmap(df, "n_modes", "separation", "modes_captured_fraction")   # one panel per model
-    heatmap(df, "n_modes", "separation", agg="collapse_rate")
+    heatmap(df, "n_modes", "separation", agg="rate")                   # share of runs dropping modes
     curve(df, "n_modes", "coverage", hue="model")                      # line + 95% band
-    onset(df, "n_modes", "separation")                                 # median collapse step
+    onset(df, "n_modes", "separation")                                 # median step modes were dropped
 
 Names resolve as in ``table.resolve`` (``n_modes`` -> ``trait.n_modes``) and axes carry the
 bare name. Intervals: percentile bootstrap of the mean / median over seeds (2000 resamples,
-seed 0), Wilson score interval for collapse rates; all 95%.
+seed 0), Wilson score interval for verdict rates; all 95%.
 """
 from __future__ import annotations
 
@@ -24,18 +24,26 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from metrics import registry  # noqa: E402
+
 from .table import COLLAPSED, aggregate, label, onset_table, resolve  # noqa: E402
+
+
+def axis_label(column: str, agg: str) -> str:
+    """Colour-bar / axis text: 'rate: dropped modes', 'coverage (mean)'."""
+    name = label(column)
+    if agg == "rate":
+        return f"rate: {name.replace('_', ' ')}"
+    return f"{registry.label(name)} ({agg})"
 
 NOTES = {
     "mean": "mean over complete seeds (diverged / failed left out: n=used/run), 95% bootstrap interval",
     "median": "median over complete seeds (diverged / failed left out: n=used/run), 95% bootstrap interval",
-    "collapse_rate": "share of seeds collapsed (diverged counts as collapsed, failed left out), 95% Wilson interval",
-    "onset": "median step at which collapse set in (diverged: its step), 95% bootstrap interval; k=collapsed/counted",
+    "rate": "share of seeds with the verdict (metrics.verdicts; diverged counts as failing, failed left out), "
+            "95% Wilson interval",
+    "onset": "median step at which the failure set in, over seeds that had learned before (diverged: its step), "
+             "95% bootstrap interval; k=with the verdict/counted",
 }
-
-
-UNIT = {"modes_captured_fraction", "mode_hq_fraction", "precision", "recall", "coverage", "support_precision",
-        "support_coverage", "nonfinite_fraction", "c2st_accuracy"}        # shares: colour scale 0..1
 
 
 def fmt(v) -> str:
@@ -49,12 +57,12 @@ def cell_text(row, agg: str) -> str:
     """The annotation of one cell: value, [interval], and how many seeds it rests on."""
     if agg == "onset":
         if not np.isfinite(row["value"]):
-            return f"never\nk={row['k']}/{row['n']}"
+            return f"–\nk={row['k']}/{row['n']}"
         return f"{fmt(row['value'])}\n[{fmt(row['lo'])}, {fmt(row['hi'])}]\nk={row['k']}/{row['n']}"
     n = f"n={row['n']}" if row["n"] == row["n_total"] else f"n={row['n']}/{row['n_total']}"
     if not np.isfinite(row["value"]):
         return f"–\n{n}"
-    f = (lambda v: f"{v:.2f}") if agg == "collapse_rate" else fmt
+    f = (lambda v: f"{v:.2f}") if agg == "rate" else fmt
     return f"{f(row['value'])}\n[{f(row['lo'])}, {f(row['hi'])}]\n{n}"
 
 
@@ -124,8 +132,8 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str | None = None, *, face
     mc = resolve(df, metric) if metric else COLLAPSED
     table = aggregate(df, xc, yc, mc, fc, agg, best)
     table["label"] = [cell_text(r, agg) for _, r in table.iterrows()]
-    colour = "collapse rate" if agg == "collapse_rate" else f"{label(mc)} ({agg})"
-    limits = (0.0, 1.0) if agg == "collapse_rate" or label(mc) in UNIT else (None, None)
+    colour = axis_label(mc, agg)
+    limits = (0.0, 1.0) if agg == "rate" or registry.is_share(label(mc)) else (None, None)
     fig = draw_heatmap(table, label(xc), label(yc), fc and label(fc), colour, agg, *limits,
                        title=title or colour)
     return fig, table
@@ -134,7 +142,7 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str | None = None, *, face
 def curve(df: pd.DataFrame, x: str, metric: str | None = None, *, hue: str | None = "model", agg: str = "mean",
           best: str | None = None, title: str | None = None):
     """``metric`` (``agg`` per x value) against trait ``x``, one line per ``hue`` value with its
-    95% band (bootstrap for mean / median, Wilson for collapse rate); returns (figure, table)."""
+    95% band (bootstrap for mean / median, Wilson for verdict rates); returns (figure, table)."""
     xc = resolve(df, x)
     hc = resolve(df, hue) if hue else None
     mc = resolve(df, metric) if metric else COLLAPSED
@@ -146,7 +154,7 @@ def curve(df: pd.DataFrame, x: str, metric: str | None = None, *, hue: str | Non
         line, = ax.plot(part[xl], part["value"], marker="o", label=None if name is None else f"{hl} = {name}")
         ax.fill_between(part[xl], part["lo"], part["hi"], color=line.get_color(), alpha=0.2, lw=0)
     ax.set_xlabel(xl)
-    ax.set_ylabel("collapse rate" if agg == "collapse_rate" else f"{label(mc)} ({agg})")
+    ax.set_ylabel(axis_label(mc, agg))
     if hl:
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
@@ -156,16 +164,21 @@ def curve(df: pd.DataFrame, x: str, metric: str | None = None, *, hue: str | Non
     return fig, table
 
 
-def onset(df: pd.DataFrame, x: str, y: str | None = None, *, facet: str | None = "model", title: str | None = None):
-    """When collapse sets in: per cell the median onset step of the collapsed trials (pooled over
-    draws and seeds, bootstrap interval) and k of n collapsed; returns (figure, table)."""
+def onset(df: pd.DataFrame, x: str, y: str | None = None, *, facet: str | None = "model",
+          flag: str = "dropped_modes", title: str | None = None):
+    """When a failure (verdict ``flag``) sets in: per cell the median onset step of the trials
+    with it that had learned before (pooled over draws and seeds, bootstrap interval) and k of n
+    with the verdict; returns (figure, table)."""
+    if flag not in registry.VERDICTS or flag in ("learned", "never_learned", "hopping"):
+        raise ValueError(f"onset flag {flag!r} is not allowed; expected one of diverged, dropped_modes, "
+                         "misweighted, blurred, bridged")
     xc = resolve(df, x)
     yc = resolve(df, y) if y else None
     fc = resolve(df, facet) if facet else None
-    table = onset_table(df, xc, yc, fc)
+    table = onset_table(df, xc, yc, fc, flag)
     table["label"] = [cell_text(r, "onset") for _, r in table.iterrows()]
-    fig = draw_heatmap(table, label(xc), yc and label(yc), fc and label(fc), "collapse onset step", "onset",
-                       title=title or "collapse onset step")
+    name = f"onset step: {flag.replace('_', ' ')}"
+    fig = draw_heatmap(table, label(xc), yc and label(yc), fc and label(fc), name, "onset", title=title or name)
     return fig, table
 
 

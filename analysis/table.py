@@ -5,14 +5,15 @@ How trials count (the same in every plot, CSV and annotation):
 - ``mean`` / ``median`` of a metric: over the *complete* trials with a finite value. Diverged
   and failed trials are left out of the statistic and counted: a cell says ``n=2/3`` when 2 of
   its 3 trials entered it (``n``, ``n_total``, ``n_diverged``, ``n_failed`` in the table).
-- ``collapse_rate``: the share of trials that collapsed (``collapse.collapsed``), where a
-  *diverged* trial counts as collapsed and a *failed* trial (a crash, not a learning outcome)
-  or a complete one without a collapse verdict is left out of n.
+- ``rate``: the share of trials with a verdict flag (metrics.verdicts; default
+  ``verdict.dropped_modes``), where a *diverged* trial counts as failing (flagged, except for
+  ``learned``) and a *failed* trial (a crash, not a learning outcome) or a complete one without a
+  verdict is left out of n.
 - Several hyper-parameter draws per cell (a sweep with ``search``): each draw is aggregated over
   its seeds, then the cell shows the best draw with that draw's interval: among the draws with
   the most counted trials (n; so a draw that diverged on some seeds cannot win on its one lucky
-  seed), the highest value, or the lowest for metrics in ``LOWER_IS_BETTER`` and for collapse
-  rate (``best`` overrides); ties go to the lower draw index. This is the "after tuning" value:
+  seed), the highest value, or the lowest for metrics whose registry direction is "lower" and for failure
+  rates (``best`` overrides); ties go to the lower draw index. This is the "after tuning" value:
   optimistic, since the best of several noisy estimates is picked, and its interval ignores
   that selection. ``draw`` and ``params`` say which draw won.
 - Grid axes other than x, y and the facet are pooled with the seeds; ``table.attrs["pooled"]``
@@ -30,19 +31,16 @@ import yaml
 
 from experiments import store
 from experiments.results import load_study, results
+from metrics.registry import direction
 
 from .artifacts import locate
 from .stats import bootstrap, wilson
 
-AGGS = ("mean", "median", "collapse_rate")
-PREFIXES = ("trait", "data", "model", "train", "collapse")
+AGGS = ("mean", "median", "rate")
+PREFIXES = ("trait", "data", "model", "train", "verdict")
 CONFIG = ("data.", "model.", "train.")
-COLLAPSED = "collapse.collapsed"
-ONSET = "collapse.onset_step"
-EVER = "collapse.ever_covered"
-LOWER_IS_BETTER = {"mode_reverse_kl", "mode_forward_kl", "mode_js", "mmd2", "energy_distance",
-                   "sliced_wasserstein", "c2st_accuracy", "nonfinite_fraction", "collapse_rate",
-                   "collapsed", "runtime_s"}
+COLLAPSED = "verdict.dropped_modes"
+EVER = "verdict.ever_learned"
 
 
 def load(study: str, storage: str | None = None, root: Path | str = store.ROOT) -> pd.DataFrame:
@@ -63,7 +61,7 @@ def grid_axes(study: str, storage: str | None = None, root: Path | str = store.R
 
 def resolve(df: pd.DataFrame, name: str) -> str:
     """The column behind a name: the exact column, else trait.NAME, else data./model./train./
-    collapse.NAME. Raises a one-line ValueError listing what is there."""
+    verdict.NAME. Raises a one-line ValueError listing what is there."""
     for col in (name, *(f"{p}.{name}" for p in PREFIXES)):
         if col in df.columns:
             return col
@@ -104,9 +102,9 @@ def _cell(rows: pd.DataFrame, metric: str, agg: str) -> dict:
     status = rows["status"]
     out = {"n_total": len(rows), "n_diverged": int((status == "diverged").sum()),
            "n_failed": int((status == "failed").sum())}
-    if agg == "collapse_rate":
+    if agg == "rate":
         flag = _flags(rows[metric]) if metric in rows else pd.Series(math.nan, index=rows.index)
-        flag = flag.where(status == "complete", math.nan).mask(status == "diverged", 1.0)
+        flag = flag.where(status == "complete", math.nan).mask(status == "diverged", float(label(metric) != "learned"))
         flag = flag.dropna()
         out["n"], out["k"] = len(flag), int(flag.sum())
         out["value"], out["lo"], out["hi"] = wilson(out["k"], out["n"])
@@ -131,14 +129,14 @@ def aggregate(df: pd.DataFrame, x: str, y: str | None = None, metric: str | None
     """One row per (facet, y, x) cell: value, lo, hi, n, n_total, n_diverged, n_failed, draw,
     n_draws, params. x / y / facet / metric are column names (see ``resolve``); the table's key
     columns carry their bare names. ``best``: "max" or "min" picks the draw (default: from the
-    metric, see ``LOWER_IS_BETTER``)."""
+    metric's registry direction)."""
     if agg not in AGGS:
         raise ValueError(f"--agg {agg!r} is not allowed; expected one of {', '.join(AGGS)}")
     metric = metric or COLLAPSED
-    if agg == "collapse_rate" and metric not in df.columns:
-        raise ValueError(f"collapse_rate needs the column {metric!r}, which this study lacks")
+    if agg == "rate" and metric not in df.columns:
+        raise ValueError(f"rate needs the verdict column {metric!r}, which this study lacks")
     if best is None:
-        lower = agg == "collapse_rate" or label(metric) in LOWER_IS_BETTER
+        lower = (agg == "rate" and label(metric) != "learned") or direction(label(metric)) == "lower"
         best = "min" if lower else "max"
     if best not in ("max", "min"):
         raise ValueError(f"--best {best!r} is not allowed; expected max or min")
@@ -167,16 +165,15 @@ def aggregate(df: pd.DataFrame, x: str, y: str | None = None, metric: str | None
 
 
 def onset_table(df: pd.DataFrame, x: str, y: str | None = None, facet: str | None = None,
-                onset: str = ONSET, collapsed: str = COLLAPSED) -> pd.DataFrame:
-    """When collapse sets in, one row per (facet, y, x) cell, pooled over draws and seeds: k of
-    n trials collapsed (a diverged trial counts as collapsed at its ``diverged_at`` step; failed
-    trials and complete ones without a verdict are left out of n), and the median onset step
-    of the k collapsed trials (``value``) with its percentile bootstrap interval (NaN when k=0).
-    A trial whose coverage never reached the threshold "collapses" at its first evaluation: it
-    never learned the support rather than lost it (``n_never_covered`` of the k)."""
-    for col in (onset, collapsed):
-        if col not in df.columns:
-            raise ValueError(f"the onset plot needs the column {col!r}, which this study lacks")
+                flag: str = "dropped_modes") -> pd.DataFrame:
+    """When a failure sets in, one row per (facet, y, x) cell, pooled over draws and seeds: k of
+    n trials end with verdict ``flag`` (a diverged trial counts, at its ``diverged_at`` step;
+    failed trials and complete ones without a verdict are left out of n), and the median onset
+    step (``value``, percentile bootstrap interval; NaN when no trial has one) of those that had
+    learned before. A trial that never learned has no onset (``n_never_learned`` of the k)."""
+    flagged, onset = f"verdict.{flag}", f"verdict.onset.{flag}"
+    if flagged not in df.columns:
+        raise ValueError(f"the onset plot needs the column {flagged!r}, which this study lacks")
     keys = [c for c in (facet, y, x) if c]
     df = df.dropna(subset=keys)
     if df.empty:
@@ -185,14 +182,14 @@ def onset_table(df: pd.DataFrame, x: str, y: str | None = None, facet: str | Non
     for cell_key, cell in df.groupby(keys, sort=True):
         cell_key = cell_key if isinstance(cell_key, tuple) else (cell_key,)
         status = cell["status"]
-        flag = _flags(cell[collapsed]).where(status == "complete", math.nan).mask(status == "diverged", 1.0)
-        step = pd.to_numeric(cell[onset], errors="coerce").mask(status == "diverged",
-                                                                pd.to_numeric(cell["diverged_at"], errors="coerce"))
-        steps = step[(flag == 1.0) & np.isfinite(step)]
+        hit = _flags(cell[flagged]).where(status == "complete", math.nan).mask(status == "diverged", 1.0)
+        step = pd.to_numeric(cell[onset], errors="coerce") if onset in cell else pd.Series(math.nan, index=cell.index)
+        step = step.mask(status == "diverged", pd.to_numeric(cell["diverged_at"], errors="coerce"))
+        steps = step[(hit == 1.0) & np.isfinite(step)]
         value, lo, hi = bootstrap(steps.to_numpy(), "median")
-        never = int(((flag == 1.0) & (_flags(cell[EVER]) == 0.0)).sum()) if EVER in cell else None
-        rows.append({**{label(k): v for k, v in zip(keys, cell_key)}, "metric": "onset_step", "agg": "median",
-                     "value": value, "lo": lo, "hi": hi, "k": int((flag == 1.0).sum()), "n": int(flag.notna().sum()),
+        never = int(((hit == 1.0) & (_flags(cell[EVER]) == 0.0) & (status != "diverged")).sum()) if EVER in cell else None
+        rows.append({**{label(k): v for k, v in zip(keys, cell_key)}, "metric": f"onset_{flag}", "agg": "median",
+                     "value": value, "lo": lo, "hi": hi, "k": int((hit == 1.0).sum()), "n": int(hit.notna().sum()),
                      "n_total": len(cell), "n_diverged": int((status == "diverged").sum()),
-                     "n_failed": int((status == "failed").sum()), "n_onset": len(steps), "n_never_covered": never})
+                     "n_failed": int((status == "failed").sum()), "n_onset": len(steps), "n_never_learned": never})
     return pd.DataFrame(rows)

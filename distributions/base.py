@@ -76,10 +76,12 @@ class Distribution:
     missing: dict[str, str]   # capability -> why it is absent
 
     # -- public -------------------------------------------------------------------------------
+    ground_truth: ClassVar[frozenset[str]] = frozenset()    # family-specific: components, triangle_factors, ...
+
     @property
     def capabilities(self) -> frozenset[str]:
-        every = {"log_prob", "support_distance", "modes"}
-        return frozenset(every - set(self.missing))
+        every = {"log_prob", "support_distance", "gap_distance", "modes"}
+        return frozenset(every - set(self.missing)) | self.ground_truth
 
     def _resolve_generator(self, n: int, generator: torch.Generator | None,
                            device: torch.device | str | None) -> tuple[torch.Generator, torch.device]:
@@ -106,6 +108,10 @@ class Distribution:
 
     def support_distance(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(self.missing.get("support_distance", "no support distance"))
+
+    def gap_distance(self, x: torch.Tensor) -> torch.Tensor:
+        """Distance (in ``support_distance``'s units) to the gaps between the support's components."""
+        raise NotImplementedError(self.missing.get("gap_distance", "no gaps between components"))
 
     @property
     def modes(self) -> Modes | None:

@@ -123,8 +123,13 @@ class Support:
 
     def distance(self, y: torch.Tensor, chunk: int = 2048, k: int = 8) -> torch.Tensor:
         """Euclidean distance from points ``y`` [n, 2] to the curve (polyline with chord error <= tol)."""
+        return self.nearest(y, chunk, k)[0]
+
+    def nearest(self, y: torch.Tensor, chunk: int = 2048, k: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+        """(distance [n], index of the nearest piece [n]) of points ``y`` [n, 2]."""
         best = torch.full((y.shape[0],), math.inf, dtype=y.dtype, device=y.device)
-        for verts in self._poly:
+        which = torch.zeros(y.shape[0], dtype=torch.long, device=y.device)
+        for i, verts in enumerate(self._poly):
             v = verts.to(y.device, y.dtype)
             a, b = v[:-1], v[1:]
             for lo in range(0, y.shape[0], chunk):
@@ -135,5 +140,31 @@ class Support:
                 ab = pb - pa
                 t = (((q[:, None] - pa) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-300)).clamp(0, 1)
                 d = (q[:, None] - pa - t[..., None] * ab).norm(dim=-1).min(dim=1).values
-                best[lo:lo + chunk] = torch.minimum(best[lo:lo + chunk], d)
-        return best
+                closer = d < best[lo:lo + chunk]
+                best[lo:lo + chunk] = torch.where(closer, d, best[lo:lo + chunk])
+                which[lo:lo + chunk] = torch.where(closer, i, which[lo:lo + chunk])
+        return best, which
+
+
+def gaps(path: Path, n_components: int, gap_fraction: float, closed: bool) -> list[Piece]:
+    """The pieces ``split`` removes from ``path`` (the gaps between its components)."""
+    kept = split(path, n_components, gap_fraction, closed)
+    if gap_fraction == 0:
+        return []
+    out = [Piece(path, a.stop, b.start) for a, b in zip(kept, kept[1:])]
+    if closed:                                       # split keeps [0, ...): the last gap ends at 1
+        out.append(Piece(path, kept[-1].stop, 1.0))
+    return out
+
+
+def connectors(support: Support) -> list[Piece]:
+    """Straight segments between the closest points of every two pieces of ``support`` (the gaps
+    of a support whose components are not cut from one path, e.g. two circles)."""
+    out = []
+    for i in range(len(support._poly)):
+        for j in range(i + 1, len(support._poly)):
+            d = torch.cdist(support._poly[i], support._poly[j])
+            a, b = divmod(int(d.argmin()), d.shape[1])
+            p, q = support._poly[i][a].clone(), support._poly[j][b].clone()
+            out.append(Piece(Path(lambda u, p=p, q=q: p + u[:, None] * (q - p)), 0.0, 1.0))
+    return out

@@ -63,6 +63,7 @@ def critical_radius(n: int) -> float:
 
 class Graphs(Distribution):
     family = "graphs"
+    ground_truth = frozenset({"graph_structure"})
     summary = ("fixed-size random graphs (Erdos-Renyi, block model, Watts-Strogatz, geometric) as "
                "adjacency matrices, with node order and optional smooth node signals")
     knobs = {k.name: k for k in [

@@ -14,7 +14,7 @@ import math
 import torch
 
 from .base import Distribution, random_isometry
-from .curves import Path, Support, split
+from .curves import Path, Support, connectors, gaps, split
 from .knobs import Knob, inconsistent
 
 SHAPES = ("circle", "line", "wavy_ring", "spiral", "moons", "swiss_roll", "two_circles")
@@ -28,6 +28,7 @@ def _stack(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 class Manifold(Distribution):
     family = "manifold"
+    ground_truth = frozenset({"components"})
     summary = "noisy curve or surface with tunable connectedness (components, gaps) and smoothness"
     knobs = {k.name: k for k in [
         Knob("shape", str, "circle", "the clean support", choices=SHAPES),
@@ -85,13 +86,19 @@ class Manifold(Distribution):
                                                           torch.sin(2 * math.pi * u))) for c in (-2.0, 2.0))
             self._support = Support(split(left, 1, 0.0, False) + split(right, 1, 0.0, False))
         else:
-            self._support = Support(split(_path(shape, R, length, frequency, amplitude, turns),
-                                          n_components, gap_fraction, closed))
+            path = _path(shape, R, length, frequency, amplitude, turns)
+            self._support = Support(split(path, n_components, gap_fraction, closed))
+        # The gaps: the removed pieces of a cut path, or straight connectors between fixed components.
+        cut = shape in SPLITTABLE and gap_fraction > 0
+        removed = gaps(path, n_components, gap_fraction, closed) if cut else connectors(self._support)
+        self._gaps = Support(removed) if removed else None
 
         self._plane, self._noise = plane, noise
         self._embed = random_isometry(plane, ambient_dim, seed + 1)
         self.event_shape = (ambient_dim,)
         self.missing = {"modes": "a manifold has no discrete modes"}
+        if self._gaps is None:
+            self.missing["gap_distance"] = "one connected component: the support has no gaps"
         if noise == 0:
             self.missing["log_prob"] = "noise=0: the support has zero volume, so there is no density"
         gap = self._support.component_gap()
@@ -141,12 +148,32 @@ class Manifold(Distribution):
 
     def support_distance(self, x: torch.Tensor) -> torch.Tensor:
         """Euclidean distance to the clean support (chord error below 1e-6)."""
+        return self._distance(x, self._support)[0]
+
+    def gap_distance(self, x: torch.Tensor) -> torch.Tensor:
+        """Euclidean distance to the gaps: the removed pieces of a cut curve (or, for fixed
+        components, the straight segments between their closest points)."""
+        if self._gaps is None:
+            raise NotImplementedError(self.missing["gap_distance"])
+        return self._distance(x, self._gaps)[0]
+
+    def component(self, x: torch.Tensor) -> torch.Tensor:
+        """Index [n] of the component (piece of the support) nearest to each row of x."""
+        return self._distance(x, self._support)[1]
+
+    @property
+    def component_weights(self) -> torch.Tensor:
+        """Each component's share of the clean mass (its share of the length)."""
+        return (self._support.lengths / self._support.length).float()
+
+    def _distance(self, x: torch.Tensor, support: Support) -> tuple[torch.Tensor, torch.Tensor]:
         y, off = self._split(x)
         if self._plane == 2:
-            d = self._support.distance(y)
+            d, which = support.nearest(y)
         else:
-            d = self._support.distance(y[:, [0, 2]]).hypot((y[:, 1].abs() - self._height / 2).clamp_min(0))
-        return d.hypot(off)
+            d, which = support.nearest(y[:, [0, 2]])
+            d = d.hypot((y[:, 1].abs() - self._height / 2).clamp_min(0))
+        return d.hypot(off), which
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Log-density of the noisy distribution: the Gaussian blur of the uniform measure on the

@@ -18,6 +18,7 @@ LOG_2PI = math.log(2 * math.pi)
 
 class Mixture(Distribution):
     family = "mixture"
+    ground_truth = frozenset({"components"})
     summary = "Gaussian mixture on a ring, a grid or random centres, optionally embedded in more dimensions"
     knobs = {k.name: k for k in [
         Knob("layout", str, "ring", "where the mode centres lie", choices=("ring", "grid", "random")),
@@ -101,7 +102,12 @@ class Mixture(Distribution):
         self._centres = centres
         self._embed = random_isometry(dim, ambient_dim, seed + 1)   # [d, D]
         self.event_shape = (ambient_dim,)
-        self.missing = {}
+        self.missing = {} if n_modes > 1 else {"gap_distance": "one mode: no gaps between modes"}
+        # Gaps: the segments joining each mode to its nearest neighbours (ties within 1%).
+        near = pair <= pair.min(dim=1, keepdim=True).values * 1.01
+        i, j = torch.nonzero(near | near.T, as_tuple=True)
+        keep = i < j
+        self._links = (centres[i[keep]], centres[j[keep]])
         self._std, self._anisotropy = std, anisotropy
 
         ent = float(-(self._weights * self._weights.log()).sum())
@@ -147,6 +153,21 @@ class Mixture(Distribution):
     def support_distance(self, x: torch.Tensor) -> torch.Tensor:
         """Sigma-normalised distance to the nearest mode (0 at a centre, about sqrt(dim) typical)."""
         return self.modes.assign(x)[1]
+
+    def gap_distance(self, x: torch.Tensor) -> torch.Tensor:
+        """Distance to the nearest segment joining two neighbouring modes, in units of the mode
+        std (off the embedded subspace in units of the smallest std, as ``Modes``)."""
+        if "gap_distance" in self.missing:
+            raise NotImplementedError(self.missing["gap_distance"])
+        y = self.intrinsic(x)
+        off = (x - y @ self._embed.to(x.device, x.dtype)).norm(dim=1) * self._anisotropy
+        a, b = (t.to(x.device, x.dtype) for t in self._links)
+        ab = b - a
+        best = []
+        for part in y.split(4096):
+            t = (((part[:, None] - a) * ab).sum(-1) / (ab * ab).sum(-1)).clamp(0, 1)
+            best.append((part[:, None] - a - t[..., None] * ab).norm(dim=-1).min(dim=1).values)
+        return torch.cat(best).hypot(off) / self._std
 
     @property
     def modes(self) -> Modes:

@@ -117,6 +117,7 @@ def _simplex(b: torch.Tensor, total: float) -> torch.Tensor:
 
 class Triangles(Distribution):
     family = "triangles"
+    ground_truth = frozenset({"triangle_factors"})
     summary = "images of one antialiased triangle; rotation or size cut into disjoint pieces"
     knobs = {k.name: k for k in [
         Knob("image_size", int, 28, "side of the square image in pixels", low=8, high=256),

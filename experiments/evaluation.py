@@ -2,7 +2,7 @@
 
     cb = EvaluationCallback(dist, every_n_steps=500)
     trainer = pl.Trainer(callbacks=[cb], ...); trainer.fit(module, datamodule)
-    metrics.collapse.collapse_summary(cb.history)
+    metrics.verdicts.summarize(cb.history)
 
 Every ``every_n_steps`` training steps (and once more when training ends, unless the last
 step was just evaluated) the callback draws ``n_samples`` of member ``member`` with a generator
@@ -20,6 +20,10 @@ evaluated. It computes
     captured, n_modes    the captured mode indices (history only: for mode hopping)
     mode_mass            each mode's share of the high-quality samples (history only: which modes
                          hold the mass, for mode hopping; "captured" needs just one sample)
+    on_support, blur_mass, gap_mass, component_mass, and the verdict flags (diverged,
+                         dropped_modes, misweighted, blurred, bridged, learned, held, dropped,
+                         held_js): metrics.verdicts.placement / judge, for families with a
+                         support distance (``thresholds``: metrics.verdicts.Thresholds)
 
 logs the numbers as ``eval/<name>`` to the member's logger (the trainer's k-th when it has one per
 member, else all of them; and, for one member, to ``callback_metrics`` for monitors), and appends {"step": steps trained, "global_step": optimizer steps, ...} to
@@ -35,14 +39,16 @@ import math
 import pytorch_lightning as pl
 import torch
 
-from metrics.evaluate import chi_threshold
+from metrics.evaluate import chi_threshold, support_tolerance
 from metrics.manifold import coverage, knn_radii
 from metrics.modes import mode_stats
+from metrics.verdicts import Thresholds, components, judge, placement
 
 
 class EvaluationCallback(pl.Callback):
     def __init__(self, dist, *, every_n_steps: int = 500, n_samples: int = 2500, n_real: int | None = None,
-                 seed: int = 0, k: int = 5, threshold: float | None = None, member: int = 0):
+                 seed: int = 0, k: int = 5, threshold: float | None = None, member: int = 0,
+                 thresholds: Thresholds | None = None):
         for name, v, low in (("every_n_steps", every_n_steps, 1), ("n_samples", n_samples, 1),
                              ("seed", seed, 0), ("k", k, 1), ("member", member, 0)):
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
@@ -59,6 +65,12 @@ class EvaluationCallback(pl.Callback):
         self.threshold, self.modes = float(threshold), dist.modes
         self.real = self._vectors(dist.sample(n_real, generator=torch.Generator().manual_seed(seed)))
         self._radius = knn_radii(self.real, k)
+        self.thresholds = Thresholds() if thresholds is None else thresholds
+        self.tolerance = None                      # verdicts need the support distance
+        if "support_distance" in dist.capabilities:
+            self.tolerance = support_tolerance(dist, self.real, self.threshold)[0]
+        comp = components(dist)
+        self.weights = None if comp is None else comp[0].tolist()
         self.history: list[dict] = []
         self._batches = 0
         self._step = 0
@@ -122,4 +134,7 @@ class EvaluationCallback(pl.Callback):
             st = mode_stats(x, self.modes, self.threshold)
             out.update(modes_captured=float(st["captured"]), mode_hq_fraction=st["hq_fraction"],
                        captured=st["captured_modes"], n_modes=self.modes.n_modes, mode_mass=st["mass"])
+        if self.tolerance is not None:
+            where = placement(self.dist, x, self.tolerance)
+            out.update(where, **judge(where, self.weights, self.thresholds))
         return out

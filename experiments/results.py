@@ -3,8 +3,8 @@
 Columns: ``trial`` (Optuna number), ``key``, ``model`` (the named model), the grid axes and
 searched hyper-parameters under their config paths (``data.n_modes``, ``model.lr_g``), ``draw``,
 ``seed``, ``status``, ``reason``, ``diverged_at``, ``runtime_s``, ``code_version``, ``log_dir``,
-every metric under its own name, every trait as ``trait.<name>``, and the collapse summary as
-``collapse.<name>``. Abandoned trials (their worker died) are left out: their reruns are rows.
+every metric under its own name, every trait as ``trait.<name>``, and the run's verdict (metrics.verdicts.summarize) as
+``verdict.<name>`` (onsets as ``verdict.onset.<flag>``, thresholds as ``verdict.thresholds.<name>``). Abandoned trials (their worker died) are left out: their reruns are rows.
 
 The store holds each trial's key, status, objective and ``log_dir`` (absolute); everything else is
 read from the one record, ``log_dir/result.json`` (:func:`record`). A study on a database shared
@@ -61,8 +61,11 @@ def results(study: str, storage: str | None = None, root: Path | str = store.ROO
                    runtime_s=a.get("runtime_s"), code_version=a.get("code_version"), log_dir=a.get("log_dir"))
         row.update(a.get("metrics") or {})
         row.update({f"trait.{k}": v for k, v in (a.get("traits") or {}).items()})
-        row.update({f"collapse.{k}": v for k, v in (a.get("collapse") or {}).items()
-                    if not isinstance(v, (list, dict))})
+        for k, v in (a.get("verdict") or {}).items():
+            if isinstance(v, dict):
+                row.update({f"verdict.{k}.{kk}": vv for kk, vv in v.items()})
+            elif not isinstance(v, list):
+                row[f"verdict.{k}"] = v
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:

@@ -36,7 +36,7 @@ import torch
 import models
 from distributions.data import DistributionDataModule
 from metrics import evaluate
-from metrics.collapse import collapse_summary
+from metrics.verdicts import summarize
 
 from .config import make_distribution, validate
 from .evaluation import EvaluationCallback
@@ -86,7 +86,7 @@ def begin(config: Mapping[str, Any], out_dir: str | Path) -> tuple[dict, Any, di
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
     dist = make_distribution(cfg)
     record: dict[str, Any] = {"status": "failed", "reason": None, "diverged_at": None, "steps": 0,
-                              "traits": dist.traits, "metrics": {}, "skipped": {}, "collapse": None,
+                              "traits": dist.traits, "metrics": {}, "skipped": {}, "verdict": None,
                               "history": [], "code_version": code_version(), "runtime_s": 0.0}
     return cfg, dist, record, out
 
@@ -107,7 +107,7 @@ def quiet_logs() -> None:
 
 def conclude(record: dict, module, member: int, history: list[dict], dist, cfg: dict, out: Path) -> None:
     """Fill ``record`` from member ``member`` of a trained module: the evaluations before any
-    divergence, their collapse summary, and the final metrics -- of fresh samples (saved to
+    divergence, the run's verdict (metrics.verdicts.summarize), and the final metrics -- of fresh samples (saved to
     samples.npz), or for a diverged run the last finite evaluation (never NaN metrics)."""
     tr, seed = cfg["train"], cfg["train"]["seed"]
     diverged_at = module.diverged_at[member]
@@ -115,7 +115,10 @@ def conclude(record: dict, module, member: int, history: list[dict], dist, cfg: 
     before = [h for h in history if diverged_at is None or h["step"] <= diverged_at]
     steps = module.steps if module.stopped_at[member] is None else module.stopped_at[member]
     record.update(status=module.status(member), diverged_at=diverged_at, steps=steps, history=before)
-    record["collapse"] = collapse_summary(before) if before else None
+    judged = [h for h in before if "learned" in h]          # families with a support distance
+    record["verdict"] = None if len(judged) < len(before) or not (judged or diverged_at is not None) else summarize(
+        judged, len(judged[-1]["component_mass"]) if judged and "component_mass" in judged[-1] else None,
+        diverged_at=diverged_at)
     g = torch.Generator(device=module.device).manual_seed(seed + 2)
     fake = module.sample(tr["eval_samples"], generator=g, member=member).float()
     np.savez_compressed(out / "samples.npz", fake=fake.reshape(len(fake), *dist.event_shape).cpu().numpy(),

@@ -11,8 +11,9 @@ SUBCOMMANDS = {
     "train": "train one model on one distribution from a YAML config",
     "sweep": "run a sweep of trials (traits x seeds x hyper-parameters) into a study",
     "results": "print or export a study as one tidy row per trial",
-    "plot": "heatmaps, curves, collapse onset and samples of a stored study (PNG + CSV of the numbers)",
+    "plot": "heatmaps, curves, verdict rates and onsets, samples of a stored study (PNG + CSV of the numbers)",
     "figures": "the lab's named figures: run their sweeps (--quick: a few minutes) and draw them",
+    "metrics": "the glossary: every metric and verdict, what it needs and which way is better",
 }
 
 

@@ -1,14 +1,17 @@
 """`learnlab plot KIND STUDY ...`: figures of a stored study (PNG plus a CSV of the plotted numbers).
 
     learnlab plot heatmap STUDY --x n_modes --y separation --metric modes_captured [--facet model]
-                                [--agg mean|median|collapse_rate] [--best max|min] [--where K=V]
+                                [--agg mean|median|rate] [--best max|min] [--where K=V]
+    learnlab plot heatmap STUDY --x n_modes --y separation --agg rate [--metric blurred]
     learnlab plot curve   STUDY --x n_modes --metric coverage [--hue model] [--agg ...]
-    learnlab plot onset   STUDY [--x n_modes --y separation]     (default: the sweep's grid axes)
+    learnlab plot onset   STUDY [--x n_modes --y separation] [--flag dropped_modes|blurred|...]
+                                                                   (default: the sweep's grid axes)
     learnlab plot samples STUDY --trial N                          (generated against real samples)
 
-Names resolve to columns: the exact column, else trait.NAME, else data./model./train./collapse.NAME.
-Means and medians use complete trials (n=used/run in each cell), collapse rate counts diverged
-trials as collapsed; with several hyper-parameter draws a cell shows its best draw. Intervals:
+Names resolve to columns: the exact column, else trait.NAME, else data./model./train./verdict.NAME.
+Means and medians use complete trials (n=used/run in each cell); --agg rate is the share of trials
+with a verdict (metrics.verdicts: dropped_modes by default, blurred, bridged, hopping, learned, ...;
+`learnlab metrics --list`), a diverged trial counting as failing; with several hyper-parameter draws a cell shows its best draw. Intervals:
 95% percentile bootstrap over seeds, Wilson for rates. Default --out:
 lightning_logs/STUDY/plots/KIND_....png (the CSV lands beside it).
 """
@@ -29,10 +32,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("study")
     p.add_argument("--x", help="trait or column on the x axis")
     p.add_argument("--y", help="trait or column on the y axis (heatmap, onset)")
-    p.add_argument("--metric", help="metric (default for --agg collapse_rate: collapse.collapsed)")
+    p.add_argument("--metric", help="metric, or for --agg rate a verdict (default: dropped_modes)")
+    p.add_argument("--flag", default="dropped_modes", help="onset: the verdict whose onset is shown")
     p.add_argument("--facet", default="model", help="one panel per value of this field; 'none' for one panel")
     p.add_argument("--hue", default="model", help="curve: one line per value of this field; 'none' for one")
-    p.add_argument("--agg", default="mean", choices=("mean", "median", "collapse_rate"))
+    p.add_argument("--agg", default="mean", choices=("mean", "median", "rate"))
     p.add_argument("--best", choices=("max", "min"), help="which draw is best (default: from the metric)")
     p.add_argument("--where", action="append", default=[], metavar="NAME=VALUE", help="keep only these trials")
     p.add_argument("--trial", type=int, help="samples: the trial number")
@@ -51,7 +55,11 @@ def main(argv: Sequence[str]) -> int:
         raise ValueError(f"study {args.study!r} has no finished trials yet")
     need = {"heatmap": ("x", "y"), "curve": ("x",), "samples": ("trial",)}.get(args.kind, ())
     missing = [f"--{n}" for n in need if getattr(args, n) is None]
-    if args.kind in ("heatmap", "curve") and args.agg != "collapse_rate" and not args.metric:
+    if args.metric:
+        from metrics import registry
+        if not registry.known(args.metric) and args.metric not in df.columns:
+            registry.get(args.metric)                          # one line with the closest names
+    if args.kind in ("heatmap", "curve") and args.agg != "rate" and not args.metric:
         missing.append("--metric")
     if missing:
         raise ValueError(f"plot {args.kind} needs {' and '.join(missing)}")
@@ -62,10 +70,10 @@ def main(argv: Sequence[str]) -> int:
         return 0
     if args.kind == "heatmap":
         fig, tab = plots.heatmap(df, args.x, args.y, args.metric, facet=none(args.facet), agg=args.agg, best=args.best)
-        stem = f"heatmap_{args.agg}_{args.metric or 'collapsed'}_{args.x}_{args.y}"
+        stem = f"heatmap_{args.agg}_{args.metric or 'dropped_modes'}_{args.x}_{args.y}"
     elif args.kind == "curve":
         fig, tab = plots.curve(df, args.x, args.metric, hue=none(args.hue), agg=args.agg, best=args.best)
-        stem = f"curve_{args.agg}_{args.metric or 'collapsed'}_{args.x}"
+        stem = f"curve_{args.agg}_{args.metric or 'dropped_modes'}_{args.x}"
     else:
         x, y = args.x, args.y
         if x is None:
@@ -73,8 +81,8 @@ def main(argv: Sequence[str]) -> int:
             if not axes:
                 raise ValueError("the study has no grid axes; give --x (and --y)")
             x, y = axes[0], (axes[1] if len(axes) > 1 else None)
-        fig, tab = plots.onset(df, x, y, facet=none(args.facet))
-        stem = f"onset_{table.label(x)}_{table.label(y) if y else ''}"
+        fig, tab = plots.onset(df, x, y, facet=none(args.facet), flag=args.flag)
+        stem = f"onset_{args.flag}_{table.label(x)}_{table.label(y) if y else ''}"
     if tab.attrs.get("pooled"):
         print(f"note: pooled over {', '.join(tab.attrs['pooled'])} (fix with --where)", file=sys.stderr)
     out = Path(args.out or f"lightning_logs/{args.study}/plots/{stem}.png")

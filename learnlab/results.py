@@ -1,5 +1,5 @@
 """`learnlab results STUDY [--storage URL] [--csv PATH]`: one tidy row per trial (the table
-analysis/ reads): knobs, hyper-parameters, seed, status, every metric, traits, collapse."""
+analysis/ reads): knobs, hyper-parameters, seed, status, every metric, traits, verdict."""
 from __future__ import annotations
 
 import argparse

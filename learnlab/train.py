@@ -35,9 +35,10 @@ def main(argv: Sequence[str]) -> int:
           + (f" ({rec['reason']})" if rec["reason"] else "") + f", {rec['runtime_s']:.1f} s")
     for k, v in rec["metrics"].items():
         print(f"  {k:28s} {v:.6g}" if isinstance(v, float) else f"  {k:28s} {v}")
-    if rec.get("collapse"):
-        c = rec["collapse"]
-        print("  collapse: " + ", ".join(f"{k}={v}" for k, v in c.items() if not isinstance(v, (dict, list))))
+    if rec.get("verdict"):
+        v = rec["verdict"]
+        print(f"  verdict: {v['outcome']}; " + ", ".join(f"{k}={v[k]}" for k in (
+            "dropped_modes", "dropped", "misweighted", "blurred", "bridged", "hopping", "n_hops", "onset")))
     print(f"wrote {out / 'result.json'}")
     return 1 if rec["status"] == "failed" else 0
 

@@ -5,7 +5,8 @@
     from metrics.manifold import prdc             # precision, recall, density, coverage
     from metrics.distances import mmd, energy_distance, sliced_wasserstein
     from metrics.c2st import c2st_accuracy        # classifier two-sample test
-    from metrics.collapse import collapse_summary # evaluation history -> collapsed?, onset, hopping
+    from metrics.verdicts import summarize        # evaluation history -> outcome, onsets, hopping
+    from metrics import registry                  # every metric declared once (learnlab metrics --list)
 
 Metrics take tensors and ground truth, never modules; pairwise computations run in chunks on
 the samples' device. ``experiments.evaluation.EvaluationCallback`` wires them into training.

@@ -8,9 +8,11 @@
 flattened to a vector. ``json.dumps(ev)`` gives the metrics alone, ``ev.record()`` keeps the
 reasons and the thresholds used.
 
-Families with their own ground truth dispatch to their metrics (same Evaluation type):
-``triangles`` -> metrics.triangles.TriangleMatcher (+ pixel-space sample metrics, precision and
-recall renamed pixel_*), ``graphs`` -> metrics.graphs.evaluate_graphs; see ``FAMILIES``.
+Families with their own ground truth plug in their evaluator by capability (``EVALUATORS``;
+same Evaluation type): ``triangle_factors`` -> metrics.triangles.TriangleMatcher (its precision /
+recall as manifold_*, + pixel-space sample metrics, precision and recall renamed pixel_*),
+``graph_structure`` -> metrics.graphs.evaluate_graphs. Every name returned is declared in
+metrics.registry (``learnlab metrics --list``).
 
 Metric names (all floats; a metric is either in the dict or in ``skipped``, never both):
 
@@ -24,13 +26,16 @@ Metric names (all floats; a metric is either in the dict or in ``skipped``, neve
     log_prob_mean          mean true log-density of the finite samples (where log_prob exists);
     log_prob_real_mean     the same for the real samples, its reference (= minus the entropy)
     support_precision      share of samples within ``support_tolerance`` of the true support
+    blur_mass, gap_mass    shares off the support: blurred / in the gaps (metrics.verdicts.placement)
+    components_held, components_held_fraction, held_js   modes or pieces held (metrics.verdicts.judge)
     support_coverage       share of ``dist.support_points(n)`` covered (metrics.manifold.support_coverage)
 
 Conventions. Non-finite samples count as failures where a metric is a share of the samples
 (mode_hq_fraction, precision, density, support_precision: they are in no ball and near no
 mode); the two-sample distances, recall, coverage, c2st and log_prob_mean use the finite rows
 only. ``real`` defaults to ``len(samples)`` fresh samples from ``dist`` drawn with
-``generator`` (default: seed 0), so results are deterministic. The MMD kernel's base bandwidth
+``generator`` (default: seeded with ``REFERENCE_SEED``, a stream a user's samples do not share
+by accident), so results are deterministic; a warning says when samples and real share rows. The MMD kernel's base bandwidth
 is the median pairwise distance of 1,000 further true samples: the same kernel for every
 generator evaluated with the same seed, and independent of both sets, so MMD^2 stays unbiased.
 
@@ -46,17 +51,21 @@ Q = 1 - exp(-9/2) = 98.9%, whatever the dimension:
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from scipy.stats import chi2
 
-from . import checks
+from . import checks, registry
 from .c2st import c2st_accuracy
 from .distances import SCALES, energy_distance, median_bandwidth, mmd, sliced_wasserstein
 from .manifold import prdc, support_coverage
 from .modes import mode_stats
+from .verdicts import components, judge, placement
 
 Q = 1 - math.exp(-4.5)
+# The default real reference stream: a seed no user picks by accident (not 0, 1, 42, ...).
+REFERENCE_SEED = 0x5EED_0F_2EA1
 
 
 class Evaluation(dict):
@@ -90,9 +99,10 @@ def evaluate(dist, samples: torch.Tensor, *, real: torch.Tensor | None = None,
         raise ValueError(f"samples has shape {shape}, which is not allowed; expected [n >= 1, "
                          f"{', '.join(map(str, event))}] (the distribution's event shape)")
     if generator is None:
-        generator = torch.Generator(device=samples.device).manual_seed(0)
+        generator = torch.Generator(device=samples.device).manual_seed(REFERENCE_SEED)
     if real is None:
         real = dist.sample(samples.shape[0], generator=generator, device=samples.device)
+    _warn_if_shared(samples, real)
     if not isinstance(real, torch.Tensor) or tuple(real.shape[1:]) != event:
         raise ValueError(f"real has shape {tuple(getattr(real, 'shape', ()))}, which is not allowed; "
                          f"expected [n, {', '.join(map(str, event))}] (the distribution's event shape)")
@@ -102,8 +112,9 @@ def evaluate(dist, samples: torch.Tensor, *, real: torch.Tensor | None = None,
         threshold = chi_threshold(dist.traits.get("intrinsic_dim", math.prod(event)))
     threshold = checks.positive("threshold", threshold)
 
-    if getattr(dist, "family", None) in FAMILIES:          # images, graphs: the family's own metrics
-        return FAMILIES[dist.family](dist, samples, real, generator, k_pr, k_dc, c2st)
+    own = [fn for need, fn in EVALUATORS.items() if need in dist.capabilities]
+    if own:                                                # images, graphs: the family's own metrics
+        return _declared(own[0](dist, samples, real, generator, k_pr, k_dc, c2st))
     n = samples.shape[0]
     finite = torch.isfinite(samples.flatten(1)).all(dim=1)
     fake = samples[finite]
@@ -112,11 +123,32 @@ def evaluate(dist, samples: torch.Tensor, *, real: torch.Tensor | None = None,
                 "k_precision_recall": k_pr, "k_density_coverage": k_dc}
     parts = [_modes(dist, samples, threshold),
              _sample_based(dist, real, fake, n, generator, k_pr, k_dc, c2st, settings),
-             _ground_truth(dist, real, fake, n, threshold, k_dc, n_support, settings)]
+             _ground_truth(dist, real, samples, fake, threshold, k_dc, n_support, settings)]
     for metrics, skips in parts:
         out.update(metrics)
         skipped.update(skips)
-    return Evaluation(out, skipped, settings)
+    return _declared(Evaluation(out, skipped, settings))
+
+
+def _declared(ev: Evaluation) -> Evaluation:
+    """Every name ``evaluate`` returns is declared in metrics.registry (a ValueError otherwise)."""
+    registry.check([*ev, *(k for k in ev.skipped if k != "graph_metrics")])
+    return ev
+
+
+def _warn_if_shared(samples: torch.Tensor, real: torch.Tensor) -> None:
+    """Warn when the samples and the real reference share rows: scored against themselves."""
+    a, b = samples.flatten(1).detach().cpu(), real.flatten(1).detach().cpu()
+    if a.shape[1] != b.shape[1] or not len(a):
+        return
+    shared = torch.isin(a[:, 0], b[:, 0])          # cheap screen on the first coordinate, then rows
+    if shared.any():
+        rows = {tuple(r) for r in b[torch.isin(b[:, 0], a[shared, 0])].tolist()}
+        share = sum(tuple(r) in rows for r in a[shared].tolist()) / len(a)
+        if share > 0.01:
+            warnings.warn(f"evaluate: {share:.0%} of the samples are also in the real reference set: the "
+                          "metrics compare them with themselves (precision, recall, coverage near 1); draw "
+                          "the samples from another stream or pass another `real`", stacklevel=3)
 
 
 MODE_NAMES = ("modes_captured", "modes_captured_fraction", "mode_hq_fraction", "mode_reverse_kl",
@@ -169,9 +201,9 @@ def _sample_based(dist, real, fake, n, generator, k_pr, k_dc, c2st, settings):
     return out, skipped
 
 
-def _ground_truth(dist, real, fake, n, threshold, k_dc, n_support, settings):
+def _ground_truth(dist, real, samples, fake, threshold, k_dc, n_support, settings):
     out, skipped = {}, {}
-    m = len(fake)
+    n, m = len(samples), len(fake)
     if "log_prob" not in dist.capabilities:
         skipped.update(dict.fromkeys(["log_prob_mean", "log_prob_real_mean"], dist.missing["log_prob"]))
     else:
@@ -183,12 +215,27 @@ def _ground_truth(dist, real, fake, n, threshold, k_dc, n_support, settings):
             skipped["log_prob_mean"] = "no finite sample" if not m else "log_prob is -inf for some samples"
 
     tol, why = support_tolerance(dist, real.flatten(1), threshold)
+    placed = ("support_precision", "blur_mass", "gap_mass", "components_held", "components_held_fraction",
+              "held_js")
     if "support_distance" not in dist.capabilities or tol is None:
-        skipped["support_precision"] = dist.missing.get("support_distance", why)
+        skipped.update(dict.fromkeys(placed, dist.missing.get("support_distance", why)))
     else:
         settings["support_tolerance"] = tol
-        inside = (dist.support_distance(fake.double()) < tol).sum().item() if m else 0
-        out["support_precision"] = inside / n                    # non-finite samples are outside
+        where = placement(dist, samples.flatten(1), tol)
+        out.update(support_precision=where["on_support"], blur_mass=where["blur_mass"], gap_mass=where["gap_mass"])
+        if "gap_distance" not in dist.capabilities:
+            skipped["gap_mass"] = dist.missing["gap_distance"]
+            del out["gap_mass"]
+        flags = judge(where, None if components(dist) is None else components(dist)[0])
+        if flags["held"] is None:
+            skipped.update(dict.fromkeys(placed[3:], "no components (modes or pieces)"))
+        else:
+            held = len(flags["held"])
+            out.update(components_held=held, components_held_fraction=held / len(where["component_mass"]))
+            if flags["held_js"] is None:
+                skipped["held_js"] = "no component held"
+            else:
+                out["held_js"] = flags["held_js"]
 
     if not hasattr(dist, "support_points"):
         skipped["support_coverage"] = f"family {dist.family!r} has no support_points" + (
@@ -263,16 +310,19 @@ def _triangles(dist, samples, real, generator, k_pr, k_dc, c2st) -> Evaluation:
         out.update(tri)
     else:
         skipped.update(dict.fromkeys(names, "no finite sample"))
-    pix, pix_skipped = _sample_based(dist, real, fake, n, torch.Generator().manual_seed(0), k_pr, k_dc, c2st, settings)
+    pix, pix_skipped = _sample_based(dist, real, fake, n, torch.Generator().manual_seed(REFERENCE_SEED), k_pr,
+                                     k_dc, c2st, settings)
     for key in ("precision", "recall"):
         if key in pix:
             pix[f"pixel_{key}"] = pix.pop(key)
         if key in pix_skipped:
             pix_skipped[f"pixel_{key}"] = pix_skipped.pop(key)
+    out = {MANIFOLD.get(k, k): v for k, v in out.items()}
+    skipped = {MANIFOLD.get(k, k): v for k, v in skipped.items()}
     out.update(pix)
     skipped.update(pix_skipped)
-    skipped["support_precision"] = "see precision (residual to the recovered triangle, metrics.triangles)"
-    skipped["support_coverage"] = "see recall (held-out real images near an on-manifold sample)"
+    skipped["support_precision"] = "see manifold_precision (residual to the recovered triangle, metrics.triangles)"
+    skipped["support_coverage"] = "see manifold_recall (held-out real images near an on-manifold sample)"
     out, skipped = _split_finite(out, skipped, "undefined: no on-manifold sample")
     return Evaluation(out, skipped, settings)
 
@@ -293,4 +343,8 @@ def _graphs(dist, samples, real, generator, k_pr, k_dc, c2st) -> Evaluation:
     return Evaluation(out, skipped, settings)
 
 
-FAMILIES = {"triangles": _triangles, "graphs": _graphs}
+# The triangle matcher's on-manifold precision / recall, named apart from the k-NN ones.
+MANIFOLD = {k: f"manifold_{k}" for k in ("precision", "recall", "precision_loose", "recall_loose",
+                                          "precision_with_gaps")}
+# Families with their own ground truth plug in their evaluator by the capability it requires.
+EVALUATORS = {"triangle_factors": _triangles, "graph_structure": _graphs}

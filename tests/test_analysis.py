@@ -27,6 +27,7 @@ def table(seed=0):
                     for s in range(SEEDS):
                         status = rng.choice(["complete"] * 6 + ["diverged", "failed"])
                         collapsed = bool(rng.random() < 0.4) if status == "complete" else None
+                        learned = bool(rng.random() < 0.7) if status != "failed" else None
                         rows.append({
                             "trial": len(rows), "key": f"{model}/{n}/{sep}/{d}/{s}", "model": model, "draw": d,
                             "seed": s, "status": status, "reason": None,
@@ -35,8 +36,10 @@ def table(seed=0):
                             "modes_captured": float(rng.integers(0, n + 1)) if status != "failed" else math.nan,
                             "mmd2": rng.random() if status != "failed" else math.nan,
                             "trait.n_modes": float(n), "trait.min_separation": sep,
-                            "collapse.collapsed": collapsed,
-                            "collapse.onset_step": float(rng.choice([250, 500])) if collapsed else math.nan})
+                            "verdict.dropped_modes": collapsed,
+                            "verdict.ever_learned": learned,     # a run that never learned has no onset
+                            "verdict.onset.dropped_modes": float(rng.choice([250, 500])) if collapsed and learned
+                            else math.nan})
     return pd.DataFrame(rows)
 
 
@@ -46,8 +49,8 @@ def expected(df, metric, agg, lower=False):
     for (m, sep, n), cell in df.groupby(["model", "data.separation", "data.n_modes"]):
         cands = []
         for d, g in cell.groupby("draw"):
-            if agg == "collapse_rate":
-                flags = [1.0 if st == "diverged" else float(c) for st, c in zip(g["status"], g["collapse.collapsed"])
+            if agg == "rate":
+                flags = [1.0 if st == "diverged" else float(c) for st, c in zip(g["status"], g["verdict.dropped_modes"])
                          if st == "diverged" or (st == "complete" and c is not None)]
             else:
                 flags = [v for st, v in zip(g["status"], g[metric]) if st == "complete" and np.isfinite(v)]
@@ -99,10 +102,10 @@ def test_heatmap_lower_is_better_picks_the_smallest_draw():
     check_cells(fig, tab, expected(df, "mmd2", "mean", lower=True))
 
 
-def test_collapse_rate_counts_diverged_and_has_wilson_intervals():
+def test_rate_counts_diverged_and_has_wilson_intervals():
     df = table(2)
-    fig, tab = plots.heatmap(df, "n_modes", "separation", agg="collapse_rate")
-    check_cells(fig, tab, expected(df, None, "collapse_rate", lower=True))
+    fig, tab = plots.heatmap(df, "n_modes", "separation", agg="rate")
+    check_cells(fig, tab, expected(df, None, "rate", lower=True))
     assert tab["value"].between(0, 1).all()
     for _, r in tab.iterrows():          # Wilson: the p0 with |p - p0| = z sqrt(p0 (1 - p0) / n)
         p, n, z = r["k"] / r["n"], r["n"], 1.959963984540054
@@ -134,13 +137,16 @@ def test_curve_and_onset_have_bands_that_contain_the_estimates(tmp_path):
     for _, r in tab.iterrows():
         cell = df[(df["model"] == r["model"]) & (df["data.separation"] == r["separation"])
                   & (df["trait.n_modes"] == r["n_modes"])]
-        steps = [300.0 if st == "diverged" else s for st, c, s in
-                 zip(cell["status"], cell["collapse.collapsed"], cell["collapse.onset_step"]) if st == "diverged" or c]
-        assert r["k"] == len(steps) and r["n"] == (cell["status"] != "failed").sum()
+        hits = [(st, s, e) for st, c, s, e in zip(cell["status"], cell["verdict.dropped_modes"],
+                                                  cell["verdict.onset.dropped_modes"], cell["verdict.ever_learned"])
+                if st == "diverged" or c]
+        steps = [300.0 if st == "diverged" else s for st, s, _ in hits if st == "diverged" or np.isfinite(s)]
+        assert r["k"] == len(hits) and r["n"] == (cell["status"] != "failed").sum() and r["n_onset"] == len(steps)
+        assert r["n_never_learned"] == sum(st != "diverged" and not e for st, _, e in hits)
         if steps:
             assert r["value"] == np.median(steps) and r["lo"] <= r["value"] <= r["hi"]
         else:
-            assert math.isnan(r["value"]) and r["label"].startswith("never")
+            assert math.isnan(r["value"]) and r["label"].startswith("–")
     plots.save(fig, tab, tmp_path / "onset.png")
     assert (tmp_path / "onset.png").stat().st_size > 0 and (tmp_path / "onset.csv").is_file()
 
@@ -148,7 +154,7 @@ def test_curve_and_onset_have_bands_that_contain_the_estimates(tmp_path):
 def test_names_resolve_to_columns_and_bad_names_say_what_exists():
     df = table()
     assert resolve(df, "n_modes") == "trait.n_modes" and resolve(df, "separation") == "data.separation"
-    assert resolve(df, "collapsed") == "collapse.collapsed" and resolve(df, "model") == "model"
+    assert resolve(df, "dropped_modes") == "verdict.dropped_modes" and resolve(df, "model") == "model"
     with pytest.raises(ValueError, match="'sigma' is not a column.*min_separation"):
         resolve(df, "sigma")
     assert set(where(df, ["separation=4", "model=vae"])["data.separation"]) == {4.0}
@@ -191,7 +197,7 @@ def test_plot_cli_writes_png_and_csv(tmp_path, monkeypatch, capsys):
     assert main(["plot", "heatmap", "s", "--x", "n_modes", "--y", "separation", "--metric", "modes_captured",
                  "--out", str(out)]) == 0
     assert out.stat().st_size > 0 and len(pd.read_csv(tmp_path / "h.csv")) == len(MODELS) * len(N_MODES) * len(SEPS)
-    assert main(["plot", "curve", "s", "--x", "separation", "--agg", "collapse_rate", "--where", "model=gan",
+    assert main(["plot", "curve", "s", "--x", "separation", "--agg", "rate", "--where", "model=gan",
                  "--hue", "none", "--out", str(tmp_path / "c.png")]) == 0
     assert main(["plot", "heatmap", "s", "--x", "n_modes", "--y", "sigma", "--metric", "mmd2"]) == 2
     assert main(["plot", "heatmap", "s", "--x", "n_modes", "--metric", "mmd2"]) == 2

@@ -138,6 +138,77 @@ def test_mean_se_and_hop_counts():
     assert (counts["held_changes"], counts["mean_held"], counts["modes_ever_held"]) == (2, 1.75, 4)
 
 
+# Table 1 of each paper, transcribed from the authors' table images (REFERENCES.md section 1:
+# pacgan_table1.png, veegan_table1.png), for the models the lab's configs run. PacGAN: (mean, s.e.)
+# per column ring modes, ring high quality %, ring reverse KL, grid modes, grid high quality %,
+# grid reverse KL; VEEGAN (no error bars): ring modes, ring high quality %, grid modes, grid high
+# quality %. DIGITS: the decimals each column is printed with.
+PACGAN_TABLE1 = {
+    "GAN": ((6.3, 0.5), (98.2, 0.2), (0.45, 0.09), (17.3, 0.8), (94.8, 0.7), (0.70, 0.07)),
+    "PacGAN2": ((7.9, 0.1), (95.6, 2.0), (0.07, 0.03), (23.8, 0.7), (91.3, 0.8), (0.13, 0.04)),
+    "PacGAN3": ((7.8, 0.1), (97.7, 0.3), (0.10, 0.02), (24.6, 0.4), (94.2, 0.4), (0.06, 0.02)),
+    "PacGAN4": ((7.8, 0.1), (95.9, 1.4), (0.07, 0.02), (24.8, 0.2), (93.6, 0.6), (0.04, 0.01)),
+}
+PACGAN_DIGITS = (1, 1, 2, 1, 1, 2)
+VEEGAN_TABLE1 = {"GAN": (1, 99.3, 3.3, 0.5)}
+VEEGAN_DIGITS = (0, 1, 1, 1)
+MODES3 = ("modes_captured", "mode_hq_percent", "mode_reverse_kl")
+
+
+def test_published_is_each_papers_table1():
+    expected = {}
+    for model, cells in PACGAN_TABLE1.items():
+        for i, ((mean, se), digits) in enumerate(zip(cells, PACGAN_DIGITS)):
+            paper = ("pacgan_ring", "pacgan_grid")[i // 3]
+            expected.setdefault(paper, {}).setdefault(model, {})[MODES3[i % 3]] = (mean, se, digits)
+    for model, cells in VEEGAN_TABLE1.items():
+        for i, (mean, digits) in enumerate(zip(cells, VEEGAN_DIGITS)):
+            paper = ("veegan_ring", "veegan_grid")[i // 2]
+            expected.setdefault(paper, {}).setdefault(model, {})[MODES3[i % 2]] = (mean, None, digits)
+    got = {paper: {model: {m: (c.mean, c.se, c.digits) for m, c in row.items()} for model, row in table.items()}
+           for paper, table in classics.PUBLISHED.items()}
+    assert got == expected
+    for name in ("pacgan_ring", "pacgan_grid", "veegan_ring", "veegan_grid"):    # under the configs' names
+        fig = figures.get(name)
+        assert fig.args["paper"] == name
+        assert set(load_sweep(fig.config(False)).raw["models"]) == set(classics.PUBLISHED[name])
+        assert all(set(row) == set(fig.args["metrics"]) for row in classics.PUBLISHED[name].values())
+    shown = classics.PUBLISHED["pacgan_grid"]["GAN"]
+    assert [str(c) for c in shown.values()] == ["17.3 ± 0.8", "94.8 ± 0.7", "0.70 ± 0.07"]
+    assert [str(c) for c in classics.PUBLISHED["veegan_ring"]["GAN"].values()] == ["1", "99.3"]
+    assert str(classics.Published.parse("95.6±2.0 %")) == "95.6 ± 2.0"
+
+
+def test_summary_shows_ours_beside_the_published_numbers():
+    df = pd.DataFrame({
+        "model": ["GAN", "GAN", "GAN", "PacGAN2", "PacGAN2", "WGAN"],
+        "status": ["complete", "complete", "diverged", "complete", "complete", "complete"],
+        "modes_captured": [6.0, 8.0, 1.0, 8.0, 8.0, 5.0],
+        "mode_hq_fraction": [0.98, 0.96, 0.0, 0.95, 0.95, 0.5],
+        "mode_reverse_kl": [0.5, 0.3, 9.0, 0.07, 0.07, 1.0],
+        "coverage": [0.9, 0.8, 0.0, 0.9, 0.9, 0.5]})
+    metrics = MODES3 + ("coverage",)
+    tab = classics.summary(df, metrics, "pacgan_ring").set_index(["model", "metric"])
+    gan = tab.loc["GAN"]
+    assert list(gan["ours"]) == ["7.00 ± 1.00", "97.0 ± 1.0", "0.40 ± 0.10", "0.85 ± 0.05"]
+    assert list(gan["published"]) == ["6.3 ± 0.5", "98.2 ± 0.2", "0.45 ± 0.09", classics.NIP]
+    assert gan["paper_mean"].tolist()[:3] == [6.3, 98.2, 0.45] and gan["paper_se"].tolist()[:3] == [0.5, 0.2, 0.09]
+    assert gan["z"].tolist()[:3] == pytest.approx([0.7 / math.sqrt(1.25), -1.2 / math.sqrt(1.04),
+                                                   -0.05 / math.sqrt(0.0181)])
+    assert math.isnan(gan.loc["coverage", "z"]) and math.isnan(gan.loc["coverage", "paper_mean"])
+    assert tab.loc[("PacGAN2", "modes_captured"), "z"] == pytest.approx(1.0)   # our se 0: (8 - 7.9) / 0.1
+    assert tab.loc[("PacGAN2", "mode_reverse_kl"), "z"] == pytest.approx(0.0, abs=1e-9)
+    assert math.isnan(classics.z_score(1.0, 0.0, classics.Published(2.0, 0.0)))   # both se 0
+    assert set(tab.loc["WGAN", "published"]) == {classics.NIP}              # a model the paper lacks
+    header, cells = classics._layout(tab.reset_index(), metrics)             # the drawn table
+    assert header[:3] == ["model", "modes", "modes (paper)"] and header[-1] == "seeds"
+    assert cells[0] == ["GAN", "7.00 ± 1.00", "6.3 ± 0.5", "97.0 ± 1.0", "98.2 ± 0.2", "0.40 ± 0.10",
+                        "0.45 ± 0.09", "0.85 ± 0.05", classics.NIP, "2/3"]
+    vee = classics.summary(df[df["model"] == "GAN"], metrics[:2], "veegan_grid")     # no error bars
+    assert list(vee["published"]) == ["3.3", "0.5"] and vee["z"].isna().all() and vee["paper_se"].isna().all()
+    assert set(classics.summary(df, metrics[:1])["published"]) == {classics.NIP}    # no paper
+
+
 def tiny(name, tmp_path):
     raw = yaml.safe_load(figures.get(name).config(True).read_text())
     raw["train"].update(steps=10, eval_every=5, eval_samples=200, final_real=200)
@@ -160,7 +231,7 @@ def test_quick_classic_figure_end_to_end(name, tmp_path, monkeypatch, capsys):
     df = results(raw["study"])
     n_grid = math.prod(len(v) for v in (raw.get("grid") or {}).values())
     assert len(df) == len(raw["models"]) * 2 * n_grid and set(df["status"]) == {"complete"}
-    csv = pd.read_csv(tmp_path / "figures" / f"{name}.csv")
+    csv = pd.read_csv(tmp_path / "figures" / f"{name}.csv", dtype={"published": str})   # "1", not 1.0
     assert set(csv["study"]) == {raw["study"]}
     kind = figures.get(name).kind
     if kind in ("paper_table", "contours", "component_table"):
@@ -172,7 +243,10 @@ def test_quick_classic_figure_end_to_end(name, tmp_path, monkeypatch, capsys):
             assert r["mean"] == pytest.approx(vals.mean(), nan_ok=True)
             assert r["se"] == pytest.approx(vals.std(ddof=1) / math.sqrt(len(vals)) if len(vals) > 1 else math.nan,
                                             nan_ok=True)
-            assert r["published"] in (classics.NV, "not in paper") or float(r["published"]) >= 0
+            pub = (classics.PUBLISHED.get(figures.get(name).args.get("paper"), {}).get(r["model"]) or {}).get(
+                r["metric"])
+            assert r["published"] == (str(pub) if pub else classics.NIP)
+            assert r["paper_mean"] == pytest.approx(pub.mean if pub else math.nan, nan_ok=True)
         assert set(csv["model"]) == set(raw["models"])
     assert all((tmp_path / p / f).is_file() for p in df["log_dir"] for f in ("model.pt", "samples.npz"))
     if kind == "gap_curve":

@@ -17,7 +17,7 @@ from experiments.results import load_study, record
 from experiments.sweep import run_sweep
 from test_sweep import TINY
 
-SAME = ("status", "diverged_at", "steps", "metrics", "skipped", "traits", "collapse", "history", "code_version")
+SAME = ("status", "diverged_at", "steps", "metrics", "skipped", "traits", "verdict", "history", "code_version")
 
 
 def close(a, b, path="") -> None:

@@ -28,7 +28,8 @@ def test_true_samples_of_a_mixture(ring):
     assert isinstance(ev, Evaluation) and all(isinstance(v, float) for v in ev.values())
     assert all(math.isfinite(v) for v in ev.values())
     names = SAMPLE_METRICS | MODE_METRICS | {f"mode_mass_{k}" for k in range(8)} | {
-        "log_prob_mean", "log_prob_real_mean", "support_precision"}
+        "log_prob_mean", "log_prob_real_mean", "support_precision", "blur_mass", "gap_mass", "components_held",
+        "components_held_fraction", "held_js"}
     assert set(ev) == names
     assert set(ev.skipped) == {"support_coverage"} and "support_points" in ev.skipped["support_coverage"]
     assert ev["modes_captured"] == 8 and ev["nonfinite_fraction"] == 0
@@ -91,6 +92,7 @@ def test_one_mode_generator(ring):
     x = ring.modes.centres[2] + 0.01 * torch.randn(1000, 2, generator=gen(7))
     ev = evaluate(ring, x, c2st=False)
     assert ev["modes_captured"] == 1 and ev["mode_mass_2"] == 1.0
+    assert ev["components_held"] == 1 and ev["blur_mass"] < 0.02 and ev["gap_mass"] == 0   # dropped, not blurred
     assert ev["mode_reverse_kl"] == pytest.approx(math.log(8))
     assert ev["recall"] < 0.2 and ev["coverage"] < 0.2 and ev["precision"] > 0.9
 

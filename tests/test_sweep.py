@@ -57,7 +57,7 @@ def test_tiny_grid_completes_with_right_traits(tmp_path, monkeypatch):
     assert df["trait.min_separation"].tolist() == pytest.approx(want)
     assert df["modes_captured"].between(0, df["data.n_modes"]).all()
     assert df["runtime_s"].gt(0).all() and df["code_version"].notna().all()
-    assert "collapse.collapsed" in df.columns
+    assert "verdict.dropped_modes" in df.columns
     assert len(sweep.trials) == 8
     # rerunning the finished sweep does nothing twice
     run_sweep(write(tmp_path), progress=False)

@@ -21,7 +21,7 @@ def test_steps_per_batch_gives_identical_records(tmp_path):
     one = run(with_train(steps_per_batch=1), tmp_path / "one")
     ten = run(with_train(steps_per_batch=10), tmp_path / "ten")
     assert one["status"] == ten["status"] == "complete" and one["steps"] == ten["steps"] == 65
-    assert one["metrics"] == ten["metrics"] and one["collapse"] == ten["collapse"]
+    assert one["metrics"] == ten["metrics"] and one["verdict"] == ten["verdict"]
     strip = lambda h: [{k: v for k, v in e.items() if k != "global_step"} for e in h]
     assert strip(one["history"]) == strip(ten["history"])
     assert [e["step"] for e in ten["history"]] == [20, 40, 60, 65]

@@ -1,0 +1,140 @@
+"""Known answers for metrics.verdicts: every outcome on constructed sample sets and histories."""
+import math
+
+import pytest
+import torch
+
+import distributions
+from metrics import evaluate, registry
+from metrics.evaluate import support_tolerance
+from metrics.verdicts import Thresholds, judge, placement, summarize
+
+RING = distributions.make("mixture", layout="ring", n_modes=8, radius=1.0, std=0.01)
+
+
+def _g(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def _verdict(dist, x):
+    tol = support_tolerance(dist, dist.sample(1000, generator=_g(9)), 3.0)[0]
+    where = placement(dist, x, tol)
+    weights = dist.modes.weights if dist.modes is not None else dist.component_weights
+    return where, judge(where, weights)
+
+
+def test_real_samples_are_learned():
+    where, v = _verdict(RING, RING.sample(2500, generator=_g()))
+    assert v["learned"] and v["held"] == list(range(8)) and where["on_support"] > 0.98
+
+
+def test_three_of_eight_modes_dropped_not_blurred():
+    c = RING.modes.centres
+    x = c[torch.randint(0, 3, (2500,), generator=_g())] + 0.01 * torch.randn(2500, 2, generator=_g(1))
+    where, v = _verdict(RING, x)
+    assert v["dropped_modes"] and v["dropped"] == [3, 4, 5, 6, 7] and v["held"] == [0, 1, 2]
+    assert not v["blurred"] and not v["bridged"] and not v["misweighted"]
+
+
+def test_every_mode_blurred_by_three_std_is_blurred_not_dropped():
+    x = RING.sample(2500, generator=_g())
+    c = RING.modes.centres[RING.modes.assign(x)[0]]
+    where, v = _verdict(RING, c + 3 * (x - c))
+    assert v["blurred"] and not v["dropped_modes"] and not v["bridged"]
+    assert where["blur_mass"] > 0.5 and where["gap_mass"] < 0.1
+
+
+def test_samples_on_the_gaps_of_a_line_are_bridged():
+    line = distributions.make("manifold", shape="line", n_components=4, gap_fraction=0.5, noise=0.01)
+    x = line._gaps.sample(2500, _g(), "cpu").float()          # uniform on the three removed pieces
+    where, v = _verdict(line, x)
+    assert v["bridged"] and where["gap_mass"] > 0.6 and where["on_support"] < 0.2
+
+
+def test_mass_between_modes_is_bridged_and_a_filled_disc_is_blurred():
+    c = RING.modes.centres
+    t, i = torch.rand(2500, 1, generator=_g()), torch.randint(0, 8, (2500,), generator=_g(1))
+    assert _verdict(RING, c[i] * (1 - t) + c[(i + 1) % 8] * t)[1]["bridged"]
+    arcs = distributions.make("manifold", shape="circle", n_components=3, gap_fraction=0.3, noise=0.01)
+    r, a = torch.rand(2500, generator=_g()).sqrt(), torch.rand(2500, generator=_g(1)) * 2 * math.pi
+    where, v = _verdict(arcs, torch.stack([r * a.cos(), r * a.sin()], 1))
+    assert v["blurred"] and not v["bridged"] and where["gap_mass"] < where["blur_mass"]
+
+
+def test_misweighted_modes():
+    x = RING.sample(4000, generator=_g())
+    k = RING.modes.assign(x)[0]
+    keep = (k < 4) | (torch.rand(4000, generator=_g(2)) < 0.55)       # modes 4..7 at ~55% of their share
+    where, v = _verdict(RING, x[keep])
+    assert v["misweighted"] and not v["dropped_modes"] and v["held_js"] > 0.01
+
+
+def test_nan_samples_diverged():
+    x = RING.sample(100, generator=_g())
+    x[:60] = math.nan
+    where, v = _verdict(RING, x)
+    assert v["diverged"] and not v["learned"] and where["nonfinite_fraction"] == pytest.approx(0.6)
+    assert sum(where[k] for k in ("on_support", "blur_mass", "gap_mass", "nonfinite_fraction")) == pytest.approx(1)
+
+
+def _entry(step, held, n=8, **flags):
+    dropped = [m for m in range(n) if m not in held]
+    e = {"step": step, "held": sorted(held), "dropped": dropped, "blur_mass": 0.0, "gap_mass": 0.0,
+         "held_js": 0.0, "diverged": False, "misweighted": False, "blurred": False, "bridged": False,
+         "dropped_modes": bool(dropped)}
+    e.update(flags)
+    e["learned"] = not any(e[f] for f in ("diverged", "dropped_modes", "misweighted", "blurred", "bridged"))
+    return e
+
+
+@pytest.mark.parametrize("per_cycle", [1, 2, 3, 4])
+def test_hopping_at_any_evaluation_rate(per_cycle):
+    """The held set cycles {0, 1} -> {4, 5} -> ...: six changes, seen with 1 to 4 evaluations per set."""
+    sets = [{0, 1}, {4, 5}] * 3 + [{0, 1}]
+    history = [_entry(0, set(range(8)))]
+    for i, s in enumerate(sets):
+        history += [_entry(100 * (1 + i * per_cycle + j), s) for j in range(per_cycle)]
+    v = summarize(history, 8)
+    assert v["hopping"] and v["n_hops"] == 6 and v["outcome"] == "dropped_modes"
+    assert v["onset"]["dropped_modes"] == 100
+
+
+def test_gradual_learning_is_not_hopping_and_never_learned_has_no_onset():
+    grow = [_entry(100 * i, set(range(i))) for i in range(1, 5)]
+    assert summarize(grow, 8)["n_hops"] == 0
+    v = summarize(grow, 8)
+    assert v["never_learned"] and v["outcome"] == "never_learned" and v["onset"] == {} and v["dropped_modes"]
+
+
+def test_learned_then_dropped_onset_and_diverged():
+    h = [_entry(100, {0}), _entry(200, set(range(8))), _entry(300, {1, 2}), _entry(400, {1, 2})]
+    v = summarize(h, 8)
+    assert v["ever_learned"] and v["learned_step"] == 200 and v["onset"] == {"dropped_modes": 300}
+    d = summarize(h[:2], 8, diverged_at=250)
+    assert d["outcome"] == "diverged" and d["onset"]["diverged"] == 250
+
+
+def test_bad_thresholds_and_names_say_what_is_allowed():
+    with pytest.raises(ValueError, match=r"verdict threshold blur=1.5 is not allowed; expected a number in \(0, 1\]"):
+        Thresholds(blur=1.5)
+    with pytest.raises(ValueError, match="min_hops=0"):
+        Thresholds(min_hops=0)
+    with pytest.raises(ValueError, match="'covrage' does not exist; closest: coverage"):
+        registry.get("covrage")
+
+
+def test_evaluate_default_reference_is_not_the_users_seed_zero_stream():
+    x = RING.sample(1000, generator=_g(0))
+    ev = evaluate(RING, x)
+    assert ev["precision"] < 1 and ev["sliced_wasserstein"] > 0
+    with pytest.warns(UserWarning, match="also in the real reference set"):
+        evaluate(RING, x, real=x.clone())
+
+
+def test_every_evaluated_name_is_declared_once():
+    names = set(evaluate(RING, RING.sample(300, generator=_g()))) | set(
+        evaluate(distributions.make("manifold", shape="circle", n_components=2, gap_fraction=0.2),
+                 torch.zeros(50, 2)).keys())
+    for n in names:
+        assert registry.known(n), n
+    assert len({m.name for m in registry.METRICS.values()}) == len(registry.METRICS)
