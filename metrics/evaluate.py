@@ -300,13 +300,15 @@ def _triangles(dist, samples, real, generator, k_pr, k_dc, c2st) -> Evaluation:
     out, skipped = {"nonfinite_fraction": 1 - share}, _common_skips(dist)
     settings = {"n_samples": n, "n_real": real.shape[0], "k_precision_recall": k_pr, "k_density_coverage": k_dc,
                 "triangle_matcher": dict(TRIANGLE_MATCHER)}
-    names = ("precision", "recall", "precision_with_gaps", "gap_mass", "components_captured", "component_kl")
+    names = ("precision", "recall", "precision_with_gaps", "gap_mass", "components_captured", "component_kl",
+             "precision_loose", "recall_loose", "residual_p10", "residual_median", "residual_p90")
     if len(fake):
         m = TriangleMatcher(dist, **TRIANGLE_MATCHER).fit()
         tri = m.evaluate(fake)
-        settings.update(triangle_threshold=tri.pop("threshold"), recall_tolerance=tri.pop("recall_tolerance"))
-        tri["precision"] *= share
-        tri["precision_with_gaps"] *= share
+        settings.update(triangle_threshold=tri.pop("threshold"), recall_tolerance=tri.pop("recall_tolerance"),
+                        triangle_threshold_loose=tri.pop("threshold_loose"))
+        for key in ("precision", "precision_with_gaps", "precision_loose"):   # non-finite images count against
+            tri[key] *= share
         out.update(tri)
     else:
         skipped.update(dict.fromkeys(names, "no finite sample"))

@@ -34,8 +34,9 @@ Per run (:func:`summarize`, from the evaluation history in step order): the fina
 flags; ``hopping`` when the held set changes while small (at most ``low_modes`` x K held, before
 and after; a change loses a held component and gains another) at least ``min_hops`` times -- each change is counted once, so the count does not
 depend on how often the run was evaluated as long as every held set is seen; ``ever_learned``;
-``never_learned``; ``outcome``, the first that applies of diverged, never_learned, dropped_modes,
-bridged, blurred, misweighted, learned; and ``onset`` {flag: step}: the first evaluation of the
+``never_learned`` (no evaluation was judged learned); ``outcome``, the first final flag of
+diverged, dropped_modes, bridged, blurred, misweighted, else learned (so a run that blurred from
+its first evaluation to its last reads blurred, with never_learned beside it); and ``onset`` {flag: step}: the first evaluation of the
 final unbroken run of evaluations with that flag, for runs that learned at some point (a run
 that never learned has no onset: it did not lose what it never had). Everything is plain JSON.
 """
@@ -47,7 +48,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 FLAGS = ("diverged", "dropped_modes", "misweighted", "blurred", "bridged")
-OUTCOMES = ("diverged", "never_learned", "dropped_modes", "bridged", "blurred", "misweighted", "learned")
+OUTCOMES = ("diverged", "dropped_modes", "bridged", "blurred", "misweighted", "learned")
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,8 @@ def test_tiny_run_on_triangles_has_the_triangle_metrics(tmp_path, monkeypatch):
                      "tensorboard": False}}
     rec = run(cfg, tmp_path)
     assert rec["status"] == "complete", rec.get("traceback")
-    for key in ("precision", "recall", "precision_with_gaps", "mass_0", "coverage", "pixel_precision"):
+    for key in ("manifold_precision", "manifold_recall", "manifold_precision_with_gaps", "mass_0", "coverage",
+                "pixel_precision"):
         assert key in rec["metrics"] and 0 <= rec["metrics"][key] <= 1
     assert set(rec["skipped"]) >= {"log_prob_mean", "support_precision"}
     assert [h["step"] for h in rec["history"]] == [5, 10] and all(0 <= h["coverage"] <= 1 for h in rec["history"])

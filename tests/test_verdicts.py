@@ -103,7 +103,7 @@ def test_gradual_learning_is_not_hopping_and_never_learned_has_no_onset():
     grow = [_entry(100 * i, set(range(i))) for i in range(1, 5)]
     assert summarize(grow, 8)["n_hops"] == 0
     v = summarize(grow, 8)
-    assert v["never_learned"] and v["outcome"] == "never_learned" and v["onset"] == {} and v["dropped_modes"]
+    assert v["never_learned"] and v["outcome"] == "dropped_modes" and v["onset"] == {} and v["dropped_modes"]
 
 
 def test_learned_then_dropped_onset_and_diverged():
