@@ -80,7 +80,9 @@ class Distribution:
 
     @property
     def capabilities(self) -> frozenset[str]:
-        every = {"log_prob", "support_distance", "gap_distance", "modes"}
+        every = {"log_prob", "support_distance", "modes"}
+        if type(self).gap_distance is not Distribution.gap_distance:     # only families that define gaps
+            every.add("gap_distance")
         return frozenset(every - set(self.missing)) | self.ground_truth
 
     def _resolve_generator(self, n: int, generator: torch.Generator | None,

@@ -156,7 +156,7 @@ def test_clip_keeps_the_support_and_moves_outsiders_in():
 
 def test_traits_missing_and_data_module():
     d = distributions.make("triangles", n_components=2, gap_fraction=0.5, blur=0.5)
-    assert d.capabilities == frozenset() and set(d.missing) == {"log_prob", "support_distance", "modes"}
+    assert d.capabilities == {"triangle_factors"} and set(d.missing) == {"log_prob", "support_distance", "modes"}
     with pytest.raises(NotImplementedError, match="no density"):
         d.log_prob(torch.zeros(1, 1, 28, 28))
     assert d.traits["intrinsic_dim"] == 6 and d.traits["blur"] == 0.5 and d.traits["gap_pixels"] > 0
