@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -16,6 +17,7 @@ import yaml
 
 import distributions
 import models
+from metrics.verdicts import Thresholds
 
 SECTIONS = ("data", "model", "train")
 DATA_KEYS = {"family": "distribution family (distributions.families())",
@@ -25,7 +27,7 @@ TRAIN_KEYS: dict[str, tuple[Any, str, str]] = {
     "steps": (2000, "training steps (one batch of data each); a GAN updates its generator every d_steps of them",
               "int>=1"),
     "seed": (0, "seed of weights, data stream and evaluation noise", "int>=0"),
-    "eval_every": (250, "steps between evaluations (collapse history, sample plots)", "int>=1"),
+    "eval_every": (250, "steps between evaluations (verdict history, sample plots)", "int>=1"),
     "eval_samples": (2500, "generated samples per evaluation and for the final metrics", "int>=10"),
     "final_real": (2500, "real samples the final sample-based metrics compare against", "int>=10"),
     "accelerator": ("auto", "Lightning accelerator: auto, cpu or gpu", "choice:auto,cpu,gpu,cuda,mps"),
@@ -33,6 +35,8 @@ TRAIN_KEYS: dict[str, tuple[Any, str, str]] = {
     "tensorboard": (True, "log scalars to TensorBoard", "bool"),
     "threads": (1, "torch threads of the process that trains this run (recorded; a record depends only on its "
                 "config, seed and these execution settings, not on how many workers a sweep has)", "int>=1"),
+    "verdict": ({}, "verdict thresholds (metrics.verdicts.Thresholds): held, misweight_js, blur, gap, diverged, "
+                "low_modes, min_hops; keys left out keep their defaults", "verdict"),
     "steps_per_batch": (None, "training steps per Lightning batch (speed only: results are identical); "
                         "must divide eval_every; null = the largest divisor of eval_every up to 10", "auto|int>=1"),
 }
@@ -74,6 +78,14 @@ def apply_overrides(config: Mapping, overrides: Sequence[str]) -> dict:
 def _check_train(key: str, value: Any, rule: str) -> Any:
     def fail(allowed: str):
         return ValueError(f"train: key {key}={value!r} is not allowed; expected {allowed}")
+    if rule == "verdict":
+        if not isinstance(value, Mapping):
+            raise fail("a mapping of verdict thresholds, e.g. {blur: 0.2}")
+        allowed = [f.name for f in fields(Thresholds)]
+        bad = sorted(set(value) - set(allowed))
+        if bad:
+            raise ValueError(f"train: verdict key {bad[0]!r} is not allowed; expected one of {', '.join(allowed)}")
+        return asdict(Thresholds(**value))                 # one line naming a value out of range
     if rule.startswith("auto|"):
         return None if value is None else _check_train(key, value, rule[5:])
     if rule == "bool":

@@ -36,7 +36,7 @@ import torch
 import models
 from distributions.data import DistributionDataModule
 from metrics import evaluate
-from metrics.verdicts import summarize
+from metrics.verdicts import Thresholds, components, summarize
 
 from .config import make_distribution, validate
 from .evaluation import EvaluationCallback
@@ -115,10 +115,11 @@ def conclude(record: dict, module, member: int, history: list[dict], dist, cfg: 
     before = [h for h in history if diverged_at is None or h["step"] <= diverged_at]
     steps = module.steps if module.stopped_at[member] is None else module.stopped_at[member]
     record.update(status=module.status(member), diverged_at=diverged_at, steps=steps, history=before)
-    judged = [h for h in before if "learned" in h]          # families with a support distance
-    record["verdict"] = None if len(judged) < len(before) or not (judged or diverged_at is not None) else summarize(
-        judged, len(judged[-1]["component_mass"]) if judged and "component_mass" in judged[-1] else None,
-        diverged_at=diverged_at)
+    judged = all("learned" in h for h in before)             # families with a support distance
+    if judged and (before or diverged_at is not None):
+        comp = components(dist)
+        record["verdict"] = summarize(before, comp and len(comp[0]), Thresholds(**tr["verdict"]),
+                                      diverged_at=diverged_at)
     g = torch.Generator(device=module.device).manual_seed(seed + 2)
     fake = module.sample(tr["eval_samples"], generator=g, member=member).float()
     np.savez_compressed(out / "samples.npz", fake=fake.reshape(len(fake), *dist.event_shape).cpu().numpy(),
@@ -126,7 +127,8 @@ def conclude(record: dict, module, member: int, history: list[dict], dist, cfg: 
     models.save(module, member, out / "model.pt")
     if diverged_at is None:
         real = dist.sample(tr["final_real"], generator=torch.Generator(device=module.device).manual_seed(seed + 3))
-        result = evaluate(dist, fake.reshape(len(fake), *dist.event_shape), real=real)
+        result = evaluate(dist, fake.reshape(len(fake), *dist.event_shape), real=real,
+                          verdict=Thresholds(**tr["verdict"]))
         record["metrics"], record["skipped"] = dict(result), dict(getattr(result, "skipped", {}))
     elif before:
         last = before[-1]
@@ -183,8 +185,9 @@ def _train(members: list, quiet: bool, start: float) -> list[dict]:
     module = models.build([c["model"] for c in cfgs], data_dim=math.prod(shape), event_shape=shape, seeds=seeds)
     data = DistributionDataModule(dists, batch_size=cfgs[0]["model"]["batch_size"], n_train=cfgs[0]["data"]["n_train"],
                                   seed=seeds, steps=tr["steps"], steps_per_batch=tr["steps_per_batch"])
-    evaluators = [EvaluationCallback(d, every_n_steps=tr["eval_every"], n_samples=tr["eval_samples"], seed=s, member=k)
-                  for k, (d, s) in enumerate(zip(dists, seeds))]
+    evaluators = [EvaluationCallback(d, every_n_steps=tr["eval_every"], n_samples=tr["eval_samples"], seed=s, member=k,
+                                     thresholds=Thresholds(**c["train"]["verdict"]))
+                  for k, (d, s, c) in enumerate(zip(dists, seeds, cfgs))]
     shots = []
     if tr["plots"]:
         shots = [Snapshots(d.sample(1000, generator=torch.Generator().manual_seed(s + 1)), tr["eval_every"],

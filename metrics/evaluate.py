@@ -61,7 +61,7 @@ from .c2st import c2st_accuracy
 from .distances import SCALES, energy_distance, median_bandwidth, mmd, sliced_wasserstein
 from .manifold import prdc, support_coverage
 from .modes import mode_stats
-from .verdicts import components, judge, placement
+from .verdicts import Thresholds, components, judge, placement
 
 Q = 1 - math.exp(-4.5)
 # The default real reference stream: a seed no user picks by accident (not 0, 1, 42, ...).
@@ -87,12 +87,13 @@ def chi_threshold(dim: float) -> float:
 
 def evaluate(dist, samples: torch.Tensor, *, real: torch.Tensor | None = None,
              generator: torch.Generator | None = None, threshold: float | None = None,
-             k_pr: int = 3, k_dc: int = 5, n_support: int = 1000, c2st: bool = True) -> Evaluation:
+             k_pr: int = 3, k_dc: int = 5, n_support: int = 1000, c2st: bool = True,
+             verdict: Thresholds | None = None) -> Evaluation:
     """All metrics for ``samples`` [n, *dist.event_shape] of a generator trained on ``dist``
     (see the module docstring). Sample-based metrics see each sample flattened to a vector.
 
     threshold: mode threshold in sigma units (default: the chi rule above). c2st=False skips the
-    classifier test."""
+    classifier test. verdict: the thresholds of metrics.verdicts (held components)."""
     event = tuple(dist.event_shape)
     if not isinstance(samples, torch.Tensor) or tuple(samples.shape[1:]) != event or samples.shape[0] < 1:
         shape = tuple(samples.shape) if isinstance(samples, torch.Tensor) else type(samples).__name__
@@ -123,7 +124,7 @@ def evaluate(dist, samples: torch.Tensor, *, real: torch.Tensor | None = None,
                 "k_precision_recall": k_pr, "k_density_coverage": k_dc}
     parts = [_modes(dist, samples, threshold),
              _sample_based(dist, real, fake, n, generator, k_pr, k_dc, c2st, settings),
-             _ground_truth(dist, real, samples, fake, threshold, k_dc, n_support, settings)]
+             _ground_truth(dist, real, samples, fake, threshold, k_dc, n_support, settings, verdict or Thresholds())]
     for metrics, skips in parts:
         out.update(metrics)
         skipped.update(skips)
@@ -201,7 +202,7 @@ def _sample_based(dist, real, fake, n, generator, k_pr, k_dc, c2st, settings):
     return out, skipped
 
 
-def _ground_truth(dist, real, samples, fake, threshold, k_dc, n_support, settings):
+def _ground_truth(dist, real, samples, fake, threshold, k_dc, n_support, settings, verdict):
     out, skipped = {}, {}
     n, m = len(samples), len(fake)
     if "log_prob" not in dist.capabilities:
@@ -226,7 +227,8 @@ def _ground_truth(dist, real, samples, fake, threshold, k_dc, n_support, setting
         if "gap_distance" not in dist.capabilities:
             skipped["gap_mass"] = dist.missing["gap_distance"]
             del out["gap_mass"]
-        flags = judge(where, None if components(dist) is None else components(dist)[0])
+        comp = components(dist)
+        flags = judge(where, None if comp is None else comp[0], verdict)
         if flags["held"] is None:
             skipped.update(dict.fromkeys(placed[3:], "no components (modes or pieces)"))
         else:

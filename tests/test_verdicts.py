@@ -1,4 +1,5 @@
 """Known answers for metrics.verdicts: every outcome on constructed sample sets and histories."""
+import json
 import math
 
 import pytest
@@ -138,3 +139,29 @@ def test_every_evaluated_name_is_declared_once():
     for n in names:
         assert registry.known(n), n
     assert len({m.name for m in registry.METRICS.values()}) == len(registry.METRICS)
+
+
+RING4 = distributions.make("mixture", n_modes=4, std=0.05)
+FLAGS = ("diverged", "dropped_modes", "misweighted", "blurred", "bridged", "learned")
+
+
+def test_thresholds_from_the_run_config(tmp_path):
+    from experiments.config import validate
+    from experiments.train import run
+    base = {"data": {"family": "mixture", "n_modes": 4, "std": 0.05},
+            "model": {"model": "gan", "g_width": 16, "d_width": 16, "batch_size": 64},
+            "train": {"steps": 40, "eval_every": 20, "eval_samples": 200, "final_real": 200, "plots": False,
+                      "tensorboard": False}}
+    with pytest.raises(ValueError, match=r"verdict threshold blur=1.5 is not allowed; expected a number in \(0, 1\]"):
+        validate({**base, "train": {**base["train"], "verdict": {"blur": 1.5}}})
+    with pytest.raises(ValueError, match="train: verdict key 'blurr' is not allowed; expected one of held, "):
+        validate({**base, "train": {**base["train"], "verdict": {"blurr": 0.2}}})
+    strict = run(base, tmp_path / "a")["verdict"]
+    loose = {"blur": 1.0, "gap": 1.0, "held": 1e-9}
+    lax = run({**base, "train": {**base["train"], "verdict": loose}}, tmp_path / "b")["verdict"]
+    assert strict["thresholds"]["blur"] == 0.1 and lax["thresholds"] == {**strict["thresholds"], **loose}
+    for name, th in (("a", Thresholds()), ("b", Thresholds(**loose))):    # every evaluation judged by them
+        history = json.loads((tmp_path / name / "result.json").read_text())["history"]
+        weights = RING4.modes.weights
+        assert all({k: h[k] for k in FLAGS} == {k: judge(h, weights, th)[k] for k in FLAGS} for h in history)
+    assert strict["outcome"] != "learned" and lax["n_held"] >= strict["n_held"]
