@@ -112,7 +112,8 @@ class Distribution:
         raise NotImplementedError(self.missing.get("support_distance", "no support distance"))
 
     def gap_distance(self, x: torch.Tensor) -> torch.Tensor:
-        """Distance (in ``support_distance``'s units) to the gaps between the support's components."""
+        """Distance (in ``support_distance``'s units) to the gaps between the support's components,
+        ``inf`` outside every gap's corridor (see :func:`corridor`)."""
         raise NotImplementedError(self.missing.get("gap_distance", "no gaps between components"))
 
     @property
@@ -122,6 +123,20 @@ class Distribution:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"distributions.make({self.family!r}, {args})"
+
+
+CORRIDOR = 0.25     # a gap's corridor half-width, as a share of the gap's length
+
+
+def corridor(distance: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+    """``distance`` [..., G] to each of G gaps of ``length`` [G], kept within the gap's corridor
+    (at most ``CORRIDOR`` x its length) and ``inf`` beyond; the nearest over gaps, [...].
+
+    The gap region needs a width: without one, everything nearer a gap than the support is "in a
+    gap", and the middle of a ring of four modes (nearer the chords joining neighbours than the
+    modes) would read as a bridge."""
+    inside = distance <= CORRIDOR * length
+    return torch.where(inside, distance, torch.full_like(distance, float("inf"))).min(dim=-1).values
 
 
 def random_isometry(dim: int, ambient_dim: int, seed: int) -> torch.Tensor:

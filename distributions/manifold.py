@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from .base import Distribution, random_isometry
+from .base import Distribution, corridor, random_isometry
 from .curves import Path, Support, connectors, gaps, split
 from .knobs import Knob, inconsistent
 
@@ -91,7 +91,7 @@ class Manifold(Distribution):
         # The gaps: the removed pieces of a cut path, or straight connectors between fixed components.
         cut = shape in SPLITTABLE and gap_fraction > 0
         removed = gaps(path, n_components, gap_fraction, closed) if cut else connectors(self._support)
-        self._gaps = Support(removed) if removed else None
+        self._gaps = [Support([piece]) for piece in removed] or None     # one each: a corridor per gap
 
         self._plane, self._noise = plane, noise
         self._embed = random_isometry(plane, ambient_dim, seed + 1)
@@ -152,10 +152,12 @@ class Manifold(Distribution):
 
     def gap_distance(self, x: torch.Tensor) -> torch.Tensor:
         """Euclidean distance to the gaps: the removed pieces of a cut curve (or, for fixed
-        components, the straight segments between their closest points)."""
+        components, the straight segments between their closest points); ``inf`` outside every
+        gap's corridor (``base.corridor``)."""
         if self._gaps is None:
             raise NotImplementedError(self.missing["gap_distance"])
-        return self._distance(x, self._gaps)[0]
+        d = torch.stack([self._distance(x, g)[0] for g in self._gaps], dim=-1)
+        return corridor(d, torch.cat([g.lengths for g in self._gaps]).to(d.device, d.dtype))
 
     def component(self, x: torch.Tensor) -> torch.Tensor:
         """Index [n] of the component (piece of the support) nearest to each row of x."""

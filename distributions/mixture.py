@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from .base import Distribution, Modes, random_isometry
+from .base import Distribution, Modes, corridor, random_isometry
 from .knobs import Knob, inconsistent
 
 LOG_2PI = math.log(2 * math.pi)
@@ -156,7 +156,8 @@ class Mixture(Distribution):
 
     def gap_distance(self, x: torch.Tensor) -> torch.Tensor:
         """Distance to the nearest segment joining two neighbouring modes, in units of the mode
-        std (off the embedded subspace in units of the smallest std, as ``Modes``)."""
+        std (off the embedded subspace in units of the smallest std, as ``Modes``); ``inf`` outside
+        every segment's corridor (``base.corridor``)."""
         if "gap_distance" in self.missing:
             raise NotImplementedError(self.missing["gap_distance"])
         y = self.intrinsic(x)
@@ -166,8 +167,8 @@ class Mixture(Distribution):
         best = []
         for part in y.split(4096):
             t = (((part[:, None] - a) * ab).sum(-1) / (ab * ab).sum(-1)).clamp(0, 1)
-            best.append((part[:, None] - a - t[..., None] * ab).norm(dim=-1).min(dim=1).values)
-        return torch.cat(best).hypot(off) / self._std
+            best.append((part[:, None] - a - t[..., None] * ab).norm(dim=-1))
+        return corridor(torch.cat(best).hypot(off[:, None]) / self._std, ab.norm(dim=-1) / self._std)
 
     @property
     def modes(self) -> Modes:

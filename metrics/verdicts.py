@@ -11,8 +11,9 @@ tolerance of ``metrics.evaluate``, ``g`` = ``dist.gap_distance``, all in the sam
     blurred      off the support and not in a gap (around the pieces, or anywhere else)
     non-finite   a NaN / inf row (in no class above)
 
-The four shares sum to 1. The gap region has no width bound: the inside of a ring of few modes
-is nearer the chords between neighbours than the modes, so a cloud at its centre is "in a gap". The shell keeps a blurred mode out of the gaps: an isotropic 3-std blur
+The four shares sum to 1. Each gap has a corridor, a quarter of its length either side
+(``distributions.base.corridor``; g is inf beyond), so the middle of a ring of four modes, nearer
+the chords than the modes but far from both, is blur, not a bridge. The shell keeps a blurred mode out of the gaps: an isotropic 3-std blur
 of well separated modes puts under 5% of its samples there; between modes closer than about
 4 tol (12 std in 2-D) there is no gap region at all and off-support mass counts as blur.
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import distributions
+from distributions.curves import Support
 from metrics import evaluate, registry
 from metrics.evaluate import support_tolerance
 from metrics.verdicts import Thresholds, judge, placement, summarize
@@ -47,7 +48,8 @@ def test_every_mode_blurred_by_three_std_is_blurred_not_dropped():
 
 def test_samples_on_the_gaps_of_a_line_are_bridged():
     line = distributions.make("manifold", shape="line", n_components=4, gap_fraction=0.5, noise=0.01)
-    x = line._gaps.sample(2500, _g(), "cpu").float()          # uniform on the three removed pieces
+    removed = Support([g.pieces[0] for g in line._gaps])
+    x = removed.sample(2500, _g(), "cpu").float()              # uniform on the three removed pieces
     where, v = _verdict(line, x)
     assert v["bridged"] and where["gap_mass"] > 0.6 and where["on_support"] < 0.2
 
@@ -60,6 +62,19 @@ def test_mass_between_modes_is_bridged_and_a_filled_disc_is_blurred():
     r, a = torch.rand(2500, generator=_g()).sqrt(), torch.rand(2500, generator=_g(1)) * 2 * math.pi
     where, v = _verdict(arcs, torch.stack([r * a.cos(), r * a.sin()], 1))
     assert v["blurred"] and not v["bridged"] and where["gap_mass"] < where["blur_mass"]
+
+
+def test_gap_region_is_a_corridor_so_the_centre_of_a_ring_is_blur():
+    four = distributions.make("mixture", layout="ring", n_modes=4, radius=1.0, std=0.01)
+    cloud = torch.randn(2500, 2, generator=_g()) * 0.05                # an untrained GAN: a blob at 0
+    where, v = _verdict(four, cloud)
+    assert v["blurred"] and not v["bridged"] and where["gap_mass"] == 0
+    # across the middle of one link (length sqrt(2)): within a quarter of its length, then beyond
+    a, b = four.modes.centres[0], four.modes.centres[1]
+    normal = torch.stack([-(b - a)[1], (b - a)[0]]) / (b - a).norm()
+    inside, outside = ((a + b) / 2 + f * (b - a).norm() * normal for f in (0.2, -0.3))
+    g = four.gap_distance(torch.stack([inside, outside]).double())
+    assert g[0] == pytest.approx(0.2 * math.sqrt(2) / 0.01, rel=1e-6) and math.isinf(g[1])
 
 
 def test_misweighted_modes():
