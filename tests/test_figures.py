@@ -10,6 +10,7 @@ import yaml
 
 from analysis import figures
 from experiments.results import results
+from experiments.sweep import check_metric
 from experiments.sweep_config import load_sweep
 from learnlab.cli import main
 
@@ -20,6 +21,7 @@ def test_every_figure_config_validates_with_distinct_studies():
         full, quick = load_sweep(fig.config(False)), load_sweep(fig.config(True))
         assert full.study != quick.study and quick.study.endswith("-quick")
         assert len(quick.trials) < len(full.trials)
+        check_metric(quick)                                       # the objective exists for the family
         for sweep in (full, quick):
             assert studies.setdefault(sweep.study, fig.config(sweep is quick)) == fig.config(sweep is quick)
             if fig.kind == "heatmap":                             # the lab's own GAN-vs-VAE maps
