@@ -45,10 +45,11 @@ EVER = "verdict.ever_learned"
 
 def load(study: str, storage: str | None = None, root: Path | str = store.ROOT) -> pd.DataFrame:
     """The tidy table of a stored study (one row per done trial), as ``learnlab results`` shows,
-    with each ``log_dir`` made absolute where its folder is found (under ``root/STUDY/trials``
-    first: ``analysis.artifacts.locate``), so trial artifacts read the same from any directory."""
+    with each ``log_dir`` made absolute where its folder is found (under the study's own trials
+    folder first, ``experiments.store.study_folder``; ``analysis.artifacts.locate``), so trial
+    artifacts read the same from any directory."""
     df = results(study, storage, root)
-    trials = store.study_folder(study, root) / "trials"
+    trials = store.study_folder(study, root, storage) / "trials"
     if "log_dir" in df:
         df["log_dir"] = [p if p is None else str(locate(p, trials) or p) for p in df["log_dir"]]
     return df

@@ -101,7 +101,7 @@ def install_timers() -> tuple[dict, list]:
                                (EvaluationCallback, "record", "evaluate"), (train, "evaluate", "evaluate"),
                                (train.Snapshots, "save", "plots"), (train, "save", "files"), (models, "save", "files"),
                                (np, "savez_compressed", "files"), (sweep_mod, "prepare", "optuna"),
-                               (store, "claim_group", "optuna"), (sweep_mod, "_finish", "optuna")):
+                               (store, "claim_group", "optuna"), (store, "finish", "optuna")):
         wrap(owner, name, share)
     return totals, undo
 

@@ -2,7 +2,8 @@
 
 A sweep lays its trials out up front (``study.enqueue_trial``) and many workers claim them by id,
 so it needs trial ids, an atomic WAITING -> RUNNING claim, user attributes written by id (from a
-heartbeat thread) and an ``optuna.Trial`` for a claimed id: all private or undocumented. Only
+heartbeat thread), an ``optuna.Trial`` for a claimed id and a journal lock that cannot go stale:
+all private or undocumented. Only
 this module touches them, so an Optuna upgrade is checked here and in tests/test_optuna_api.py,
 which pins every behaviour relied on. Checked against optuna 5.0.0 (constraints.txt) with
 JournalStorage (JournalFileBackend) and RDBStorage (SQLite, PostgreSQL).
@@ -10,6 +11,9 @@ JournalStorage (JournalFileBackend) and RDBStorage (SQLite, PostgreSQL).
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import threading
+from pathlib import Path
 from typing import Any, Iterator
 
 import optuna
@@ -54,14 +58,40 @@ def engine(study: optuna.Study):
     return getattr(storage, "engine", None)
 
 
+class FlockLock:
+    """A journal lock (what ``JournalFileBackend(path, lock_obj)`` calls: acquire, release) the kernel releases when its holder dies (``flock`` on a lock file), so a
+    killed worker never leaves a stale lock. Threads of one process take turns too (the heartbeat
+    thread writes while the main thread does). For one machine's file system, as the embedded store is."""
+
+    def __init__(self, path: str | Path):
+        self.path, self._thread, self._file = str(path), threading.Lock(), None
+
+    def acquire(self) -> bool:
+        self._thread.acquire()
+        try:
+            f = open(self.path, "a")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread.release()
+            raise
+        self._file = f
+        return True
+
+    def release(self) -> None:
+        f, self._file = self._file, None
+        try:
+            fcntl.flock(f, fcntl.LOCK_UN)
+            f.close()
+        finally:
+            self._thread.release()
+
+
 @contextlib.contextmanager
 def journal_lock(storage: optuna.storages.JournalStorage) -> Iterator[str]:
-    """Hold a journal file's own lock (what every write takes); yields the lock's path, a symlink
-    to the journal that Optuna breaks when the journal has not changed for 30 s."""
+    """Hold a journal file's own lock (what every write takes); yields the lock file's path."""
     lock = storage._backend._lock
-    if not lock.acquire():
-        raise RuntimeError("could not take the journal's lock")
+    lock.acquire()
     try:
-        yield lock._lock_file
+        yield lock.path
     finally:
         lock.release()

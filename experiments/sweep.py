@@ -6,10 +6,12 @@ bar; each worker (also on other machines, given a shared ``--storage`` URL) runs
 """
 from __future__ import annotations
 
-import math
 import multiprocessing as mp
+import os
+import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,27 +35,59 @@ def check_metric(sweep: Sweep) -> None:
     """The objective must be a metric that ``evaluate`` gives for this family."""
     dist = make_distribution(sweep.trials[0].config)
     g = torch.Generator().manual_seed(0)
-    names = set(evaluate(dist, dist.sample(64, generator=g), real=dist.sample(64, generator=g)))
+    with warnings.catch_warnings():          # only the names matter (small discrete families repeat samples)
+        warnings.simplefilter("ignore")
+        names = set(evaluate(dist, dist.sample(64, generator=g), real=dist.sample(64, generator=g)))
     if sweep.metric not in names:
         raise ValueError(f"sweep: objective.metric={sweep.metric!r} is not allowed for family "
                          f"{dist.family!r}; expected one of {', '.join(sorted(names))}")
 
 
-def open_study(sweep: Sweep, url: str | None, root: Path | str = store.ROOT) -> optuna.Study:
+def first_difference(old: Any, new: Any, path: str = "") -> tuple[str, Any, Any] | None:
+    """(dotted key, old value, new value) of the first difference between two configs; None if equal."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in list(old) + [k for k in new if k not in old]:
+            where = f"{path}.{k}" if path else str(k)
+            if k not in old or k not in new:
+                return where, old.get(k, "(absent)"), new.get(k, "(absent)")
+            found = first_difference(old[k], new[k], where)
+            if found:
+                return found
+        return None
+    return None if old == new else (path or "(config)", old, new)
+
+
+def open_study(sweep: Sweep, url: str | None, root: Path | str = store.ROOT, accept_changes: bool = False) -> optuna.Study:
+    """The sweep's study, created on first use. A stored study whose config differs from this one
+    is refused (one line naming the first differing key) unless ``accept_changes``: then the new
+    config is stored (the old one kept in ``sweep_changes``) and keys already done keep their runs."""
     storage = store.open_storage(sweep.study, url, root)
     direction = "maximize" if sweep.direction == "maximize" else "minimize"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=sweep.study, storage=storage, direction=direction, load_if_exists=True)
-    if "sweep" not in study.user_attrs:
+    try:                   # load first: create_study appends a record to the journal at every start
+        study = optuna.load_study(study_name=sweep.study, storage=storage)
+    except KeyError:
+        study = optuna.create_study(study_name=sweep.study, storage=storage, direction=direction, load_if_exists=True)
+    stored = study.user_attrs.get("sweep")
+    if stored is None:
+        study.set_user_attr("sweep", sweep.raw)
+        study.set_user_attr("metric", sweep.metric)
+    elif stored != sweep.raw:
+        if not accept_changes:
+            where, was, now = first_difference(stored, sweep.raw)
+            raise ValueError(f"sweep: study {sweep.study!r} was run with {where}={was!r}, this config has {now!r}; "
+                             "use a new --study name, or --accept-changes to continue it (done keys keep their runs)")
+        study.set_user_attr("sweep_changes", [*study.user_attrs.get("sweep_changes", []), stored])
         study.set_user_attr("sweep", sweep.raw)
         study.set_user_attr("metric", sweep.metric)
     return study
 
 
-def prepare(sweep: Sweep, url: str | None, root: Path | str = store.ROOT, grace: float = GRACE) -> optuna.Study:
-    study = open_study(sweep, url, root)
-    with store.layout_lock(study, root):
-        store.ensure_layout(study, sweep.trials, grace)
+def prepare(sweep: Sweep, url: str | None, root: Path | str = store.ROOT, grace: float = GRACE,
+            accept_changes: bool = False, say=None) -> optuna.Study:
+    study = open_study(sweep, url, root, accept_changes)
+    with store.layout_lock(study, root, say):
+        store.ensure_layout(study, sweep, grace, url, root)
     return study
 
 
@@ -80,25 +114,14 @@ def _suggest(trial: optuna.Trial, name: str, dist) -> None:
         trial.suggest_float(name, dist.low, dist.high, log=dist.log)
 
 
-def _finish(study: optuna.Study, trial: optuna.Trial, sweep: Sweep, rec: dict[str, Any], log_dir: Path) -> None:
-    """Store where the trial's record is (result.json in its folder, an absolute path) and its
-    status, then its objective: the record itself is kept once, in the folder."""
-    trial.set_user_attr("log_dir", str(Path(log_dir).resolve()))
-    trial.set_user_attr("status", rec["status"])   # last: marks it done
-    value = rec["metrics"].get(sweep.metric)
-    if rec["status"] == "complete" and isinstance(value, (int, float)) and math.isfinite(value):
-        study.tell(trial, float(value))
-    else:
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
-
-
 def work(sweep: Sweep, url: str | None = None, root: Path | str = store.ROOT, grace: float = GRACE,
-         on_trial=None, ensemble: int | None = None) -> int:
+         on_trial=None, ensemble: int | None = None, say=None) -> int:
     """Claim and run trials until none is waiting; returns how many this worker ran. With
     ``ensemble`` (default: the sweep's) > 1 it claims up to that many trials of one signature
     (experiments.train.signature) at once and trains them as the members of one module. Each run
-    sets the torch threads its config asks for (``train.threads``), whatever the worker count."""
-    study = prepare(sweep, url, root, grace)
+    sets the torch threads its config asks for (``train.threads``), whatever the worker count.
+    The config must match the stored study's (checked by ``run_sweep`` or ``prepare``)."""
+    study = prepare(sweep, url, root, grace, accept_changes=False, say=say)
     specs = {s.key: s for s in sweep.trials}
     size = sweep.ensemble if ensemble is None else ensemble
     groups = {s.key: signature(s.config) for s in sweep.trials} if size > 1 else {}
@@ -106,8 +129,8 @@ def work(sweep: Sweep, url: str | None = None, root: Path | str = store.ROOT, gr
     while True:
         trials = store.claim_group(study, size, groups.get)
         if not trials:
-            with store.layout_lock(study, root):    # dead workers' trials?
-                if store.ensure_layout(study, sweep.trials, grace)["queued"] == 0:
+            with store.layout_lock(study, root, say):    # dead workers' trials?
+                if store.ensure_layout(study, sweep, grace, url, root)["queued"] == 0:
                     return ran
             continue
         todo = []
@@ -115,7 +138,7 @@ def work(sweep: Sweep, url: str | None = None, root: Path | str = store.ROOT, gr
             spec = specs[trial.user_attrs["key"]]
             for name in store.params_of(spec):       # fixed values from the queue, shown as params
                 _suggest(trial, name, sweep.space[name])
-            todo.append((trial, spec, store.study_folder(sweep.study, root) / "trials" / f"{trial.number:05d}"))
+            todo.append((trial, spec, store.trial_folder(sweep.study, trial.number, root, url)))
         beat = _Heartbeat(study, [optuna_api.trial_id(t) for t, _, _ in todo])
         beat.start()
         try:
@@ -124,7 +147,7 @@ def work(sweep: Sweep, url: str | None = None, root: Path | str = store.ROOT, gr
             beat.stop.set()
         for (trial, _, log_dir), rec in zip(todo, recs):
             try:
-                _finish(study, trial, sweep, rec, log_dir)
+                store.finish(study, optuna_api.trial_id(trial), rec, log_dir, sweep.metric)
             except optuna.exceptions.UpdateFinishedTrialError:
                 pass        # abandoned by recovery while it ran (no heartbeat): its replacement counts
             ran += 1
@@ -137,25 +160,32 @@ def _worker_main(config_path: str, study_name: str | None, url: str | None, root
     work(load_sweep(config_path, study_name), url, root, grace, ensemble=ensemble)
 
 
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def run_sweep(config_path: str | Path, *, storage: str | None = None, workers: int = 1, study: str | None = None,
               root: Path | str = store.ROOT, grace: float = GRACE, progress: bool = True,
-              ensemble: int | None = None) -> Sweep:
+              ensemble: int | None = None, accept_changes: bool = False) -> Sweep:
     """Validate, lay out and run a sweep; returns the Sweep (its study holds the results).
-    ``ensemble`` overrides the config's ``ensemble`` (trials per batched ensemble)."""
+    ``ensemble`` overrides the config's ``ensemble`` (trials per batched ensemble);
+    ``accept_changes`` continues a stored study whose config differs (``open_study``)."""
+    most = {"workers": 4 * (os.cpu_count() or 1), "ensemble": 4096}
     for name, value in (("workers", workers), ("ensemble", ensemble)):
         if (value is not None or name == "workers") and (isinstance(value, bool) or not isinstance(value, int)
-                                                         or value < 1):
-            raise ValueError(f"--{name}={value!r} is not allowed; expected an integer >= 1")
+                                                         or not 1 <= value <= most[name]):
+            raise ValueError(f"--{name}={value!r} is not allowed; expected an integer from 1 to {most[name]}")
     sweep = load_sweep(config_path, study)
     check_metric(sweep)
-    opt = prepare(sweep, storage, root, grace)               # unreachable storage fails here
+    opt = prepare(sweep, storage, root, grace, accept_changes, say=_say)   # unreachable storage fails here
     total = len(sweep.trials)
     done, _ = store.progress(opt)
     # groups no larger than each local worker's share, so that no worker idles
     ensemble = min(sweep.ensemble if ensemble is None else ensemble, -(-(total - done) // workers) or 1)
     bar = tqdm(total=total, initial=done, desc=sweep.study, unit="trial", disable=not progress, dynamic_ncols=True)
     if workers == 1:
-        work(sweep, storage, root, grace, on_trial=lambda: bar.update(store.progress(opt)[0] - bar.n), ensemble=ensemble)
+        work(sweep, storage, root, grace, on_trial=lambda: bar.update(store.progress(opt)[0] - bar.n),
+             ensemble=ensemble, say=_say)
     else:
         ctx = mp.get_context("spawn")
         procs = [ctx.Process(target=_worker_main, args=(str(config_path), study, storage, str(root), grace, ensemble))

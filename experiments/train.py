@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 import traceback
 import warnings
@@ -143,7 +144,10 @@ def failed(record: dict, err: Exception) -> None:
 
 
 def save(record: dict, out: Path) -> dict:
-    (out / "result.json").write_text(json.dumps(record, indent=2, default=_json_default))
+    """Write result.json whole or not at all (a killed write leaves no half record to adopt)."""
+    tmp = out / "result.json.tmp"
+    tmp.write_text(json.dumps(record, indent=2, default=_json_default))
+    os.replace(tmp, out / "result.json")
     return record
 
 

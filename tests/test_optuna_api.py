@@ -2,7 +2,11 @@
 real stores: the embedded journal file and an SQLite RDB. Each "worker" is its own storage
 object over the same file, as separate processes would be."""
 import os
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import optuna
 import pytest
@@ -15,6 +19,7 @@ from experiments import optuna_api as api
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 WAITING = (TrialState.WAITING,)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(params=["journal", "sqlite"])
@@ -22,7 +27,7 @@ def worker(request, tmp_path):
     """worker() -> the study "s" as seen by a new worker with its own storage object."""
     if request.param == "journal":
         def make():
-            return JournalStorage(JournalFileBackend(str(tmp_path / "journal.log")))
+            return JournalStorage(JournalFileBackend(str(tmp_path / "journal.log"), api.FlockLock(tmp_path / "journal.lock")))
     else:
         def make():
             return RDBStorage(f"sqlite:///{tmp_path / 'db.sqlite'}")
@@ -50,9 +55,11 @@ def test_a_waiting_trial_is_started_by_exactly_one_worker(worker):
 
 def test_racing_journal_workers_each_trial_goes_to_one(tmp_path):
     path = str(tmp_path / "journal.log")
-    optuna.create_study(study_name="s", storage=JournalStorage(JournalFileBackend(path)))
-    studies = [optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(path)))
-               for _ in range(6)]
+
+    def storage():
+        return JournalStorage(JournalFileBackend(path, api.FlockLock(tmp_path / "journal.lock")))
+    optuna.create_study(study_name="s", storage=storage())
+    studies = [optuna.load_study(study_name="s", storage=storage()) for _ in range(6)]
     ids = [api.trial_id(t) for t in queue(studies[0], 5)]
     go, won = threading.Barrier(len(studies)), []
 
@@ -124,10 +131,20 @@ def test_engine_is_the_rdb_engine_and_none_for_the_journal(tmp_path):
     assert api.engine(journal) is None and api.engine(rdb).dialect.name == "sqlite"
 
 
-def test_journal_lock_is_a_symlink_to_the_journal_held_only_inside(tmp_path):
+def test_flock_journal_lock_is_released_when_its_holder_is_killed(tmp_path):
+    # Optuna's own lock (a symlink) made every process wait 30 s for a lock a killed worker left,
+    # however old; an flock dies with its holder.
     journal = tmp_path / "journal.log"
-    storage = JournalStorage(JournalFileBackend(str(journal)))
-    with api.journal_lock(storage) as lock_file:
-        assert os.path.islink(lock_file) and os.path.realpath(lock_file) == os.path.realpath(journal)
-    assert not os.path.lexists(lock_file)
-    optuna.create_study(study_name="s", storage=storage)      # the lock was released: writes go on
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, %r); from experiments.optuna_api import FlockLock; "
+        "FlockLock(%r).acquire(); print('held', flush=True); time.sleep(60)") % (str(ROOT), str(tmp_path / "journal.lock"))],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    storage = JournalStorage(JournalFileBackend(str(journal), api.FlockLock(tmp_path / "journal.lock")))
+    holder.kill()
+    holder.wait()
+    start = time.monotonic()
+    with api.journal_lock(storage):
+        pass
+    optuna.create_study(study_name="s", storage=storage)      # writes go on
+    assert time.monotonic() - start < 2
