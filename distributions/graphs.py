@@ -68,7 +68,7 @@ class Graphs(Distribution):
                "adjacency matrices, with node order and optional smooth node signals")
     knobs = {k.name: k for k in [
         Knob("model", str, "er", "random graph model", choices=MODELS),
-        Knob("n_nodes", int, 16, "number of nodes of every graph", low=2),
+        Knob("n_nodes", int, 16, "number of nodes of every graph", low=2, high=256),
         Knob("connectivity", float, None, "c in p = c ln(n) / n; connected w.p. -> 1 above 1 "
              "(default 1.0)", low=0.0, applies="model=er"),
         Knob("communities", int, None, "number of blocks, or the largest number when mixed "

@@ -7,6 +7,7 @@ the value and what is allowed.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,3 +108,26 @@ def validate(family: str, knobs: dict[str, Knob], given: dict[str, Any]) -> dict
 def inconsistent(family: str, name: str, value: Any, why: str) -> ValueError:
     """Error for a value that is in range but does not fit the other knobs."""
     return ValueError(f"{family}: knob {name}={value!r} is not allowed: {why}")
+
+
+BYTES_PER_VALUE = 32    # one sample value: its float64 draw, the float32 copy and working space
+
+
+def memory_limit() -> int:
+    """Bytes that one set of samples may take: half of this machine's physical memory."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (AttributeError, ValueError, OSError):       # no sysconf (Windows): assume 16 GB
+        return 8 << 30
+
+
+def check_fits(where: str, name: str, n: int, event_shape: tuple[int, ...]) -> None:
+    """Refuse ``n`` samples of ``event_shape`` that would not fit in :func:`memory_limit`, before
+    any is drawn: one line naming ``name``, the value and the most that fits. Knob maxima bound
+    what a family allocates when made; this bounds what its samples take."""
+    per = BYTES_PER_VALUE * math.prod(event_shape)
+    limit = memory_limit()
+    if n * per > limit:
+        raise ValueError(f"{where}: {name}={n!r} is not allowed; expected at most {limit // per} samples of shape "
+                         f"{list(event_shape)} (about {n * per / 2**30:.3g} GiB asked, {limit / 2**30:.3g} GiB allowed: "
+                         "half of this machine's memory)")

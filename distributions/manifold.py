@@ -32,7 +32,7 @@ class Manifold(Distribution):
     summary = "noisy curve or surface with tunable connectedness (components, gaps) and smoothness"
     knobs = {k.name: k for k in [
         Knob("shape", str, "circle", "the clean support", choices=SHAPES),
-        Knob("n_components", int, 1, "number of disjoint pieces the support is cut into", low=1,
+        Knob("n_components", int, 1, "number of disjoint pieces the support is cut into", low=1, high=256,
              applies="shape in {" + ", ".join(SPLITTABLE) + "}"),
         Knob("gap_fraction", float, 0.0, "fraction of the support's length removed, as equal gaps",
              low=0.0, high=1.0, high_open=True),
@@ -50,7 +50,8 @@ class Manifold(Distribution):
         Knob("height", float, None, "height of the swiss roll (default 2.0)", low=0, low_open=True,
              applies="shape=swiss_roll"),
         Knob("noise", float, 0.02, "std of isotropic Gaussian noise around the support", low=0.0),
-        Knob("ambient_dim", int, None, "dimension of the samples (default: 2, or 3 for swiss_roll)", low=2),
+        Knob("ambient_dim", int, None, "dimension of the samples (default: 2, or 3 for swiss_roll)", low=2,
+             high=512),
         Knob("seed", int, 0, "seed of the fixed random embedding (not of the samples)", low=0),
     ]}
 

@@ -14,6 +14,10 @@ from .base import Distribution, Modes, corridor, random_isometry
 from .knobs import Knob, inconsistent
 
 LOG_2PI = math.log(2 * math.pi)
+# Size bounds (memory): pairwise centre distances are n_modes^2 (128 MB at the maximum); modes'
+# whitening matrices n_modes x ambient_dim^2 and each 8192-sample chunk of mode distances
+# 8192 x n_modes x ambient_dim (1 GB float32 at MAX_MODES_X_DIM).
+MAX_MODES, MAX_MODES_X_DIM = 4096, 2 ** 15
 
 
 class Mixture(Distribution):
@@ -22,7 +26,7 @@ class Mixture(Distribution):
     summary = "Gaussian mixture on a ring, a grid or random centres, optionally embedded in more dimensions"
     knobs = {k.name: k for k in [
         Knob("layout", str, "ring", "where the mode centres lie", choices=("ring", "grid", "random")),
-        Knob("n_modes", int, 8, "number of mixture components", low=1),
+        Knob("n_modes", int, 8, "number of mixture components", low=1, high=MAX_MODES),
         Knob("radius", float, None, "ring radius, or half-width of the cube holding random centres "
              "(default 1.0)", low=0, low_open=True, applies="layout in {ring, random}"),
         Knob("spacing", float, None, "distance between neighbouring grid centres (default 2.0)",
@@ -36,9 +40,9 @@ class Mixture(Distribution):
              "for a ring (90 = along the ring), from the first axis otherwise", low=-360, high=360),
         Knob("imbalance", float, 1.0, "weight of the heaviest mode over the lightest; weights fall "
              "geometrically in mode order", low=1.0),
-        Knob("dim", int, 2, "intrinsic dimension of the layout (ring: first two axes)", low=1),
+        Knob("dim", int, 2, "intrinsic dimension of the layout (ring: first two axes)", low=1, high=16),
         Knob("ambient_dim", int, None, "dimension of the samples; above dim the layout is placed by a "
-             "fixed random isometry (default: dim)", low=1),
+             "fixed random isometry (default: dim)", low=1, high=512),
         Knob("seed", int, 0, "seed of the fixed random layout and embedding (not of the samples)", low=0),
     ]}
 
@@ -60,6 +64,10 @@ class Mixture(Distribution):
         ambient_dim = dim if ambient_dim is None else ambient_dim
         if ambient_dim < dim:
             raise inconsistent(fam, "ambient_dim", ambient_dim, f"it must be >= dim={dim}")
+        if n_modes * ambient_dim > MAX_MODES_X_DIM:
+            name, value = ("ambient_dim", ambient_dim) if ambient_dim > dim or n_modes == 1 else ("n_modes", n_modes)
+            raise inconsistent(fam, name, value, f"n_modes x ambient_dim = {n_modes * ambient_dim} must be <= "
+                               f"{MAX_MODES_X_DIM} (each mode's whitening matrix is ambient_dim^2)")
         if layout == "grid":
             side = round(n_modes ** (1 / dim))
             if side ** dim != n_modes:

@@ -17,6 +17,7 @@ import yaml
 
 import distributions
 import models
+from distributions.knobs import check_fits
 from metrics.verdicts import Thresholds
 
 SECTIONS = ("data", "model", "train")
@@ -43,15 +44,65 @@ TRAIN_KEYS: dict[str, tuple[Any, str, str]] = {
 AUTO_STEPS_PER_BATCH = 10      # spreads Lightning's ~0.4 ms per batch over 10 small steps (README: speed)
 
 
+class StrictLoader(yaml.SafeLoader):
+    """yaml's SafeLoader, but a key repeated in one mapping is an error (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        lines: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                seen = key in lines
+            except TypeError:                          # an unhashable key: SafeLoader says so itself
+                continue
+            if seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping (first at line {lines[key] + 1})",
+                    key_node.start_mark)
+            lines[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """``text`` parsed by :class:`StrictLoader`; a one-line ValueError naming ``where`` and the line."""
+    try:
+        return yaml.load(text, Loader=StrictLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        since = err.context_mark and err.context_mark.line != getattr(mark, "line", None)
+        context = err.context and err.context + (f" from line {err.context_mark.line + 1}" if since else "")
+        why = "; ".join(str(x) for x in (err.problem, context) if x) or "unreadable"
+        raise ValueError(f"{where}: invalid YAML{at}: {' '.join(why.split())}") from None
+    except yaml.reader.ReaderError as err:               # a character YAML does not allow
+        line = text[:err.position].count("\n") + 1 if isinstance(text, str) else "?"
+        char = chr(err.character) if isinstance(err.character, int) else err.character
+        raise ValueError(f"{where}: invalid YAML at line {line}: character {char!r}: {err.reason}") from None
+    except yaml.YAMLError as err:
+        raise ValueError(f"{where}: invalid YAML: {' '.join(str(err).split())}") from None
+    except RecursionError:
+        raise ValueError(f"{where}: invalid YAML: nested too deeply") from None
+
+
 def read_yaml(path: str | Path, what: str = "config") -> dict:
     """A YAML file that must hold a mapping; one-line ValueError otherwise."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} file {str(path)!r} is a folder; expected a YAML file")
     if not path.is_file():
         raise ValueError(f"{what} file {str(path)!r} does not exist")
-    with open(path) as f:
-        raw = yaml.safe_load(f) or {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{what} file {str(path)!r} is not UTF-8 text (byte {err.start})") from None
+    except OSError as err:
+        raise ValueError(f"{what} file {str(path)!r} cannot be read: {err.strerror or err}") from None
+    raw = parse_yaml(text, f"{what} {str(path)!r}")
+    raw = {} if raw is None else raw                   # an empty file
     if not isinstance(raw, dict):
-        raise ValueError(f"{what} {str(path)!r}: expected a mapping of keys")
+        raise ValueError(f"{what} {str(path)!r}: expected a mapping of keys, not {type(raw).__name__} {raw!r:.40}")
     return raw
 
 
@@ -69,10 +120,22 @@ def apply_overrides(config: Mapping, overrides: Sequence[str]) -> dict:
             raise ValueError(f"--set {item!r} is not allowed; expected SECTION.KEY=VALUE, e.g. train.steps=500")
         if parts[0] not in SECTIONS:
             raise ValueError(f"--set {item!r}: unknown section {parts[0]!r}; allowed: {', '.join(SECTIONS)}")
-        out.setdefault(parts[0], {})
-        out[parts[0]] = dict(out[parts[0]] or {})
-        out[parts[0]][parts[1]] = yaml.safe_load(text)
+        out[parts[0]] = dict(section(out, parts[0]))
+        out[parts[0]][parts[1]] = parse_yaml(text, f"--set {item!r}")
     return out
+
+
+def section(config: Mapping, name: str, where: str = "config") -> Mapping:
+    """``config[name]`` (missing or null: empty), which must be a mapping with string keys."""
+    value = config.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: section {name}={value!r} is not allowed; expected a mapping of keys")
+    bad = [k for k in value if not isinstance(k, str)]
+    if bad:
+        raise ValueError(f"{name}: key {bad[0]!r} is not allowed; expected a name (a string)")
+    return value
 
 
 def _check_train(key: str, value: Any, rule: str) -> Any:
@@ -82,7 +145,7 @@ def _check_train(key: str, value: Any, rule: str) -> Any:
         if not isinstance(value, Mapping):
             raise fail("a mapping of verdict thresholds, e.g. {blur: 0.2}")
         allowed = [f.name for f in fields(Thresholds)]
-        bad = sorted(set(value) - set(allowed))
+        bad = sorted(set(value) - set(allowed), key=str)
         if bad:
             raise ValueError(f"train: verdict key {bad[0]!r} is not allowed; expected one of {', '.join(allowed)}")
         return asdict(Thresholds(**value))                 # one line naming a value out of range
@@ -105,22 +168,24 @@ def _check_train(key: str, value: Any, rule: str) -> Any:
 def validate(config: Mapping) -> dict:
     """Return the config with every default filled in, or raise one ``ValueError`` line naming
     the section, the key, the value and what is allowed."""
-    unknown = sorted(set(config) - set(SECTIONS))
+    if not isinstance(config, Mapping):
+        raise ValueError(f"config: {config!r} is not allowed; expected a mapping of sections {', '.join(SECTIONS)}")
+    unknown = sorted(set(config) - set(SECTIONS), key=str)
     if unknown:
         raise ValueError(f"config: unknown section {unknown[0]!r}; allowed: {', '.join(SECTIONS)}")
-    data = dict(config.get("data") or {})
+    data = dict(section(config, "data"))
     family = data.pop("family", None)
-    if family not in distributions.families():
+    if not isinstance(family, str) or family not in distributions.families():
         raise ValueError(f"data: key family={family!r} is not allowed; expected one of "
                          f"{', '.join(sorted(distributions.families()))}")
     n_train = data.pop("n_train", None)
     if n_train is not None and (isinstance(n_train, bool) or not isinstance(n_train, int) or n_train < 1):
         raise ValueError(f"data: key n_train={n_train!r} is not allowed; expected null or an integer >= 1")
     dist = distributions.make(family, **data)              # validates every knob
-    model = models.validate_config(dict(config.get("model") or {"model": "gan"}))
+    model = models.validate_config(dict(section(config, "model") or {"model": "gan"}))
     models.check_shape(model, dist.event_shape)             # e.g. a conv model on vector data
-    train = dict(config.get("train") or {})
-    bad = sorted(set(train) - set(TRAIN_KEYS))
+    train = dict(section(config, "train"))
+    bad = sorted(set(train) - set(TRAIN_KEYS), key=str)
     if bad:
         raise ValueError(f"train: unknown key {bad[0]!r}; allowed: {', '.join(TRAIN_KEYS)}")
     train = {k: _check_train(k, train.get(k, default), rule) for k, (default, _, rule) in TRAIN_KEYS.items()}
@@ -130,6 +195,10 @@ def validate(config: Mapping) -> dict:
     elif every % k:
         raise ValueError(f"train: key steps_per_batch={k!r} is not allowed; expected null or a divisor of "
                          f"eval_every={every}")
+    for where, key, n in (("data", "n_train", n_train), ("model", "batch_size", model["batch_size"]),
+                          ("train", "eval_samples", train["eval_samples"]), ("train", "final_real", train["final_real"])):
+        if n is not None:                                  # refuse sizes that cannot fit before any work
+            check_fits(where, f"key {key}", n, dist.event_shape)
     return {"data": {"family": family, "n_train": n_train, **dist.params}, "model": model, "train": train}
 
 

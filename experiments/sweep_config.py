@@ -29,6 +29,7 @@ import copy
 import itertools
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -36,8 +37,9 @@ from typing import Any, Mapping
 import numpy as np
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from .config import SECTIONS, read_yaml, validate
+from .config import SECTIONS, read_yaml, section, validate
 
+MAX_TRIALS = 100_000         # a sweep's trials are laid out and validated up front
 TOP_KEYS = ("study", "data", "model", "models", "train", "grid", "seeds", "search", "objective", "ensemble")
 
 
@@ -72,11 +74,13 @@ def _axis_values(name: str, spec: Any) -> list:
     if isinstance(spec, list):
         if not spec:
             raise _err(f"grid.{name}", spec, "a non-empty list or {low, high, num[, log]}")
+        if len({json.dumps(v, sort_keys=True, default=repr) for v in spec}) < len(spec):
+            raise _err(f"grid.{name}", spec, "distinct values (a repeated value is the same trials twice)")
         return spec
     if isinstance(spec, Mapping) and {"low", "high", "num"} <= set(spec) <= {"low", "high", "num", "log"}:
         low, high, num, log = spec["low"], spec["high"], spec["num"], spec.get("log", False)
-        if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-            raise _err(f"grid.{name}.num", num, "an integer >= 1")
+        if isinstance(num, bool) or not isinstance(num, int) or not 1 <= num <= MAX_TRIALS:
+            raise _err(f"grid.{name}.num", num, f"an integer >= 1 and <= {MAX_TRIALS}")
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) or high < low:
             raise _err(f"grid.{name}", dict(spec), "numbers with low <= high")
         if log and low <= 0:
@@ -89,7 +93,23 @@ def _axis_values(name: str, spec: Any) -> list:
     raise _err(f"grid.{name}", spec, "a non-empty list or {low, high, num[, log]}")
 
 
-def _check_path(where: str, path: str) -> tuple[str, str]:
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check_study(study: Any) -> str:
+    """A study name is also a folder name (lightning_logs/<study>): refuse anything else."""
+    if not isinstance(study, str) or not STUDY_NAME.fullmatch(study):
+        raise _err("study", study, "a name of letters, digits, '.', '_' and '-' that starts with a letter "
+                   "or digit, e.g. ring_modes")
+    return study
+
+
+def _check_path(where: str, path: Any) -> tuple[str, str]:
+    if not isinstance(path, str):
+        raise _err(where, path, "SECTION.KEY, e.g. data.n_modes")
+    if path == "train.seed":
+        raise ValueError(f"sweep: {where} is not allowed; expected the seeds in seeds: N or seeds: [0, 1, ...] "
+                         "(every trial's train.seed is set from them)")
     parts = path.split(".")
     if len(parts) != 2 or parts[0] not in SECTIONS or not parts[1]:
         raise _err(where, path, f"SECTION.KEY with SECTION in {', '.join(SECTIONS)}")
@@ -138,17 +158,19 @@ def _check_space(where: str, space: Mapping) -> None:
 
 
 def load_sweep(path: str | Path, study: str | None = None) -> Sweep:
+    """``study`` None: the config's study, else the file's name; an empty name is refused."""
     raw = read_yaml(path, "sweep config")
-    return build_sweep(raw, study or raw.get("study") or Path(path).stem)
+    return build_sweep(raw, raw.get("study", Path(path).stem) if study is None else study)
 
 
 def build_sweep(raw: Mapping[str, Any], study: str) -> Sweep:
     """Lay out and validate every trial of a sweep config; raises one ValueError line."""
-    unknown = sorted(set(raw) - set(TOP_KEYS))
+    unknown = sorted(set(raw) - set(TOP_KEYS), key=str)
     if unknown:
         raise ValueError(f"sweep: unknown key {unknown[0]!r}; allowed: {', '.join(TOP_KEYS)}")
-    if not isinstance(study, str) or not study or any(c in study for c in "/\\ "):
-        raise _err("study", study, "a non-empty name without slashes or spaces")
+    check_study(study)
+    for name in ("data", "model", "models", "train", "grid", "search", "objective"):
+        section(raw, name, "sweep")
     if "model" in raw and "models" in raw:
         raise ValueError("sweep: give either model (one) or models (named), not both")
     variants = raw.get("models") or {"default": raw.get("model") or {"model": "gan"}}
@@ -163,25 +185,27 @@ def build_sweep(raw: Mapping[str, Any], study: str) -> Sweep:
     axes = {name: _axis_values(name, spec) for name, spec in grid.items()}
 
     seeds = raw.get("seeds", 1)
-    if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1:
+    if isinstance(seeds, int) and not isinstance(seeds, bool) and 1 <= seeds <= MAX_TRIALS:
         seeds = list(range(seeds))
     if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
             and len(set(seeds)) == len(seeds)):
-        raise _err("seeds", raw.get("seeds"), "an integer >= 1 or a list of distinct integers >= 0")
+        raise _err("seeds", raw.get("seeds"), f"an integer >= 1 and <= {MAX_TRIALS} or a list of distinct integers >= 0")
 
-    search = dict(raw.get("search") or {})
-    bad = sorted(set(search) - {"budget", "seed", "space"})
+    search = dict(section(raw, "search", "sweep"))
+    bad = sorted(set(search) - {"budget", "seed", "space"}, key=str)
     if bad:
         raise ValueError(f"sweep: unknown key search.{bad[0]}; allowed: budget, seed, space")
-    budget = search.get("budget", 1)
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-        raise _err("search.budget", budget, "an integer >= 1")
-    space = dict(search.get("space") or {})
+    budget, draw_seed = search.get("budget", 1), search.get("seed", 0)
+    if isinstance(budget, bool) or not isinstance(budget, int) or not 1 <= budget <= MAX_TRIALS:
+        raise _err("search.budget", budget, f"an integer >= 1 and <= {MAX_TRIALS}")
+    if isinstance(draw_seed, bool) or not isinstance(draw_seed, int) or draw_seed < 0:
+        raise _err("search.seed", draw_seed, "an integer >= 0")
+    space = dict(section(search, "space", "sweep: search"))
     common = {k: v for k, v in space.items() if k not in variants}
     _check_space("search.space", common)
     per_variant = {}
     for name in variants:
-        own = space.get(name) or {}
+        own = section(space, name, "sweep: search.space")
         _check_space(f"search.space.{name}", own)
         per_variant[name] = {**common, **own}
     overlap = sorted(set(axes) & set(common))
@@ -199,11 +223,15 @@ def build_sweep(raw: Mapping[str, Any], study: str) -> Sweep:
     if direction not in ("maximize", "minimize"):
         raise _err("objective.direction", direction, "'maximize' or 'minimize'")
 
+    count = len(variants) * math.prod(len(v) for v in axes.values()) * budget * len(seeds)
+    if count > MAX_TRIALS:
+        raise ValueError(f"sweep: {count} trials (models x grid points x search.budget x seeds) are not allowed; "
+                         f"expected at most {MAX_TRIALS}")
     base = {s: copy.deepcopy(dict(raw.get(s) or {})) for s in ("data", "train")}
     trials: list[TrialSpec] = []
     points = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
     for vname, vconf in variants.items():
-        draws = _draws(per_variant[vname], budget, int(search.get("seed", 0)))
+        draws = _draws(per_variant[vname], budget, draw_seed)
         for point in points:
             for d, hp in enumerate(draws):
                 for seed in seeds:

@@ -2,8 +2,11 @@
 `python -m learnlab.SUBCOMMAND`). Bad input is a one-line error and exit status 2."""
 from __future__ import annotations
 
+import argparse
 import importlib
+import os
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 SUBCOMMANDS = {
@@ -17,13 +20,48 @@ SUBCOMMANDS = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are a ValueError, so ``run`` prints one line (argparse would print
+    its usage too and exit)."""
+
+    def error(self, message: str):
+        raise ValueError(message)
+
+
 def run(main: Callable[[Sequence[str]], int | None], argv: Sequence[str], prog: str) -> int:
-    """Run a subcommand's ``main``; a ValueError becomes one line on stderr and exit status 2."""
+    """Run a subcommand's ``main``; a ValueError (a :class:`Parser` error too) becomes one line
+    on stderr and exit status 2."""
     try:
         return main(argv) or 0
     except ValueError as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
+
+
+def output_folder(path: str, flag: str, *, file: bool = False) -> Path:
+    """``path`` as a folder to write into (created if missing; with ``file``, as a file whose
+    folder is created if missing), refused before any work when something is in the way."""
+    p = Path(path)
+    if file and p.is_dir():
+        raise ValueError(f"{flag} {path!r} is a folder; expected a file name")
+    for q in (p.parent, *p.parent.parents) if file else (p, *p.parents):
+        if q.exists():
+            if not q.is_dir() and q == p:
+                raise ValueError(f"{flag} {path!r} is an existing file; expected a folder (made if missing)")
+            if not q.is_dir():
+                raise ValueError(f"{flag} {path!r}: {str(q)!r} is a file, not a folder")
+            if not os.access(q, os.W_OK):
+                raise ValueError(f"{flag} {path!r}: folder {str(q)!r} is not writable")
+            break
+    return p
+
+
+def output_file(path: str, flag: str) -> Path:
+    """``path`` as a file to write into an existing folder, refused before any work otherwise."""
+    p = output_folder(path, flag, file=True)
+    if not p.parent.is_dir():
+        raise ValueError(f"{flag} {path!r}: folder {str(p.parent)!r} does not exist; expected an existing folder")
+    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,9 +16,11 @@ import sys
 import time
 from typing import Sequence
 
+from .cli import Parser
+
 
 def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="learnlab figures", description=__doc__,
+    p = Parser(prog="learnlab figures", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="*", help="figure names (see --list)")
     p.add_argument("--list", action="store_true", help="list the figures, their studies and whether they are stored")

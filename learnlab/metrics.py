@@ -10,9 +10,11 @@ import argparse
 import sys
 from typing import Sequence
 
+from .cli import Parser
+
 
 def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="learnlab metrics", description=__doc__,
+    p = Parser(prog="learnlab metrics", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--list", action="store_true", help="print the whole glossary")
     p.add_argument("names", nargs="*", help="metrics to describe")

@@ -22,11 +22,13 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .cli import Parser
+
 KINDS = ("heatmap", "curve", "onset", "samples")
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="learnlab plot", description=__doc__,
+def parser() -> Parser:
+    p = Parser(prog="learnlab plot", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("kind", choices=KINDS)
     p.add_argument("study")

@@ -2,17 +2,23 @@
 analysis/ reads): knobs, hyper-parameters, seed, status, every metric, traits, verdict."""
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Sequence
 
+from .cli import Parser
+
 
 def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="learnlab results", description=__doc__)
+    p = Parser(prog="learnlab results", description=__doc__)
     p.add_argument("study")
     p.add_argument("--storage", help="database URL (default: lightning_logs/STUDY/journal.log)")
     p.add_argument("--csv", help="write the table to this CSV file")
     args = p.parse_args(argv)
+    from experiments.sweep_config import check_study
+    from .cli import output_file
+    check_study(args.study)
+    if args.csv:
+        output_file(args.csv, "--csv")
     import pandas as pd
     from experiments.results import results
     df = results(args.study, args.storage)

@@ -9,6 +9,9 @@ import sys
 from typing import Sequence
 
 import distributions
+from distributions.knobs import check_fits
+
+from .cli import Parser
 
 
 def parse_knobs(family: str, tokens: Sequence[str]) -> dict:
@@ -44,7 +47,7 @@ def convert(family: str, knob: distributions.Knob, text: str):
 
 
 def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="learnlab show", description=__doc__,
+    p = Parser(prog="learnlab show", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("family", nargs="?", help="family name (see --list)")
     p.add_argument("--out", help="PNG file to write")
@@ -64,9 +67,12 @@ def main(argv: Sequence[str]) -> int:
         raise ValueError("a family name is required (learnlab show --list shows them)")
     if not args.out:
         raise ValueError("--out FILE.png is required")
+    from .cli import output_folder
+    output_folder(args.out, "--out", file=True)           # its folder is made if missing
     if args.n < 1:
         raise ValueError(f"--n={args.n} is not allowed; expected an integer >= 1")
     dist = distributions.make(args.family, **parse_knobs(args.family, rest))
+    check_fits(args.family, "--n", args.n, dist.event_shape)
     from analysis.show import plot_distribution
     path = plot_distribution(dist, args.out, n=args.n, seed=args.sample_seed)
     print(f"{dist!r}")

@@ -4,10 +4,11 @@ lightning_logs/train/<config name>/version_N). Exit status 0 when the run comple
 (both are results), 1 when it failed, 2 for bad input."""
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Sequence
+
+from .cli import Parser
 
 
 def next_version(base: Path) -> Path:
@@ -18,7 +19,7 @@ def next_version(base: Path) -> Path:
 
 
 def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="learnlab train", description=__doc__)
+    p = Parser(prog="learnlab train", description=__doc__)
     p.add_argument("config", help="YAML run config (see experiments/configs/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config value (repeatable), e.g. --set train.steps=500")
@@ -27,7 +28,9 @@ def main(argv: Sequence[str]) -> int:
 
     from experiments import config as cfgmod
     cfg = cfgmod.load(args.config, args.overrides)            # bad input stops here, before any work
-    out = Path(args.out) if args.out else next_version(Path("lightning_logs/train") / Path(args.config).stem)
+    from .cli import output_folder
+    out = (output_folder(args.out, "--out") if args.out
+           else next_version(Path("lightning_logs/train") / Path(args.config).stem))
     from experiments.train import run
     print(f"training {cfg['model']['model']} on {cfg['data']['family']} for {cfg['train']['steps']} steps -> {out}")
     rec = run(cfg, out)

@@ -35,7 +35,7 @@ def validate_config(config: Mapping[str, Any]) -> dict:
     if not isinstance(config, Mapping):
         raise ValueError(f"model config: expected a dict of keys, got {type(config).__name__}")
     model = config.get("model")
-    if model not in MODELS:
+    if not isinstance(model, str) or model not in MODELS:
         raise ValueError(f"model config: key model={model!r} is not allowed; expected one of "
                          f"{', '.join(map(repr, MODELS))}")
     return MODELS[model][1].check(config)

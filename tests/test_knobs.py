@@ -65,7 +65,7 @@ def test_families_describe_every_knob():
         for name, knob in desc["knobs"].items():
             assert {"type", "default", "allowed", "meaning"} <= set(knob), name
             assert knob["meaning"] and knob["allowed"]
-    assert fams["mixture"].describe()["knobs"]["n_modes"]["allowed"] == "an integer >= 1"
+    assert fams["mixture"].describe()["knobs"]["n_modes"]["allowed"] == "an integer >= 1 and <= 4096"
 
 
 def test_defaults_build_and_ints_are_accepted_for_floats():
