@@ -14,7 +14,8 @@ all ``CLAIM_GRACE`` seconds after it was claimed) is
 
 - *adopted* when its folder holds a result.json and a config.json equal to its key's config (the
   worker died after training, e.g. between the status and the objective, or after 7 of 8 members
-  of an ensemble wrote theirs): it is finished from that record, not trained again;
+  of an ensemble wrote theirs): it is finished from that record, not trained again (``adopted``
+  says so);
 - otherwise *abandoned*: marked FAIL with ``abandoned``, its folder marked by an ABANDONED file,
   and its key queued again.
 
@@ -206,6 +207,8 @@ def ensure_layout(study: optuna.Study, sweep, grace: float, url: str | None = No
             rec = adoptable(folder, specs[key].config) if key in specs else None
             try:
                 if rec is not None:
+                    api.set_attr(study, api.trial_id(t), "adopted", f"worker {t.user_attrs.get('worker')} died "
+                                 "after writing the record")
                     finish(study, api.trial_id(t), rec, folder, sweep.metric)
                     counts["adopted"] += 1
                     live[key] = True

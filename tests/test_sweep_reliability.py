@@ -78,6 +78,7 @@ def test_killed_between_status_and_objective_is_adopted_not_stored_twice(tmp_pat
     assert len(trials("w1")) == 4                               # nothing queued again
     adopted = load_study("w1").trials[hung.number]
     assert adopted.state in (TrialState.COMPLETE, TrialState.FAIL) and "abandoned" not in adopted.user_attrs
+    assert "died after writing the record" in adopted.user_attrs["adopted"]
     assert (tmp_path / LOGS / "w1" / "trials" / f"{hung.number:05d}" / "result.json").stat().st_mtime == record
 
 
@@ -121,6 +122,7 @@ def test_an_ensemble_killed_after_seven_of_eight_records_keeps_the_seven(tmp_pat
     after = load_study("w4").trials
     assert len(after) == 9                                      # only the eighth ran again
     assert sum("abandoned" in after[t.number].user_attrs for t in hung) == 1
+    assert sum("adopted" in after[t.number].user_attrs for t in hung) == 7
 
 
 def test_random_kills_with_and_without_ensembles_then_a_clean_finish(tmp_path):
