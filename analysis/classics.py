@@ -210,11 +210,14 @@ def paper_table(df: pd.DataFrame, metrics=("modes_captured", "mode_hq_percent", 
     header, cells = _layout(table, metrics)
     firsts = _first_trials(df)
     n = max(1, len(firsts))
-    fig = plt.figure(figsize=(max(9.0, 2.6 * n), 3.2 + 0.35 * len(cells) + 2.8))
-    ax = fig.add_axes((0.02, 0.48, 0.96, 0.40))
+    # heights in inches, top to bottom: title and note, the table, the sample panels
+    top, rows, panels = 0.7, 0.3 * (len(cells) + 1) + 0.2, 2.9
+    height = top + rows + panels
+    fig = plt.figure(figsize=(max(9.0, 2.6 * n), height))
+    ax = fig.add_axes((0.02, (panels + 0.1) / height, 0.96, rows / height))
     _table_axes(ax, header, cells)
     for i, row in enumerate(firsts):
-        axs = fig.add_axes((0.04 + i * 0.96 / n, 0.05, 0.96 / n - 0.05, 0.40))
+        axs = fig.add_axes((0.04 + i * 0.96 / n, 0.3 / height, 0.96 / n - 0.05, (panels - 0.6) / height))
         if _failed(axs, row):
             continue
         folder = trial_folder(row)
@@ -224,7 +227,7 @@ def paper_table(df: pd.DataFrame, metrics=("modes_captured", "mode_hq_percent", 
     fig.suptitle(title, fontsize=10)
     source = {"pacgan": "PacGAN Table 1, mean ± s.e. of 10 trials",
               "veegan": "VEEGAN Table 1, 5 runs, no error bars"}.get((paper or "").split("_")[0])
-    fig.text(0.01, 0.90, "mean ± standard error over complete seeds; seeds = used/run"
+    fig.text(0.01, 1 - 0.6 / height, "mean ± standard error over complete seeds; seeds = used/run"
              + (f"; (paper): {source}, as printed" if source else ""), fontsize=7, color="0.3")
     return fig, table
 
