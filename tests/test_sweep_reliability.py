@@ -211,3 +211,27 @@ def test_a_finished_worker_says_what_others_still_hold(tmp_path, monkeypatch, ca
         assert f"1 still held by other workers: trial {extra.number} by {store.HOST}:{sleeper.pid}" in out, out
     finally:
         sleeper.kill()
+
+
+def test_a_worker_waiting_for_the_layout_lock_says_so(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    storage = store.open_storage("wait")
+    study = optuna.create_study(study_name="wait", storage=storage)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, sys, time; f = open(%r, 'a'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); "
+        "time.sleep(1.5)") % str(tmp_path / LOGS / "wait" / "layout.lock")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    said = []
+    start = time.monotonic()
+    with store.layout_lock(study, LOGS, said.append):
+        waited = time.monotonic() - start
+    holder.wait()
+    assert len(said) == 1 and "waiting for the layout lock" in said[0] and waited > 0.5
+
+
+def test_a_run_whose_outputs_explode_is_complete_but_judged_never_learned(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_sweep(write(tmp_path, "boom", seeds=1, grid={"data.n_modes": [4]},
+                    model={"lr_g": 1.0e9, "lr_d": 1.0e9}, train={"steps": 100}), progress=False)
+    (row,) = results("boom").to_dict("records")
+    assert row["status"] == "complete" and row["verdict.never_learned"] and row["verdict.outcome"] != "learned"
