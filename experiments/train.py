@@ -131,10 +131,35 @@ def conclude(record: dict, module, member: int, history: list[dict], dist, cfg: 
         result = evaluate(dist, fake.reshape(len(fake), *dist.event_shape), real=real,
                           verdict=Thresholds(**tr["verdict"]))
         record["metrics"], record["skipped"] = dict(result), dict(getattr(result, "skipped", {}))
+        record["metrics"].update(likelihoods(module, member, dist, real, seed))
     elif before:
         last = before[-1]
         record["metrics"] = {k: v for k, v in last.items() if isinstance(v, float) and math.isfinite(v)}
         record["metrics_step"] = last["step"]
+
+
+LIKELIHOOD_ROWS = 1000     # held-out real samples the model's log-likelihood is measured on
+LIKELIHOOD_DRAWS = 100     # importance draws per sample of a VAE's IWAE bound
+
+
+@torch.no_grad()
+def likelihoods(module, member: int, dist, real: torch.Tensor, seed: int) -> dict:
+    """For a model with a likelihood (``module.log_likelihood``: a flow's exact value, a VAE's
+    IWAE bound, a diffusion model's ELBO): its mean log-likelihood of the first LIKELIHOOD_ROWS
+    held-out real samples (``real``, the final metrics' reference) and, where the family has
+    ``log_prob``, the truth's minus the model's on the same rows (metrics.registry). Empty for a GAN."""
+    if not hasattr(module, "log_likelihood"):
+        return {}
+    rows = real[:LIKELIHOOD_ROWS]
+    g = torch.Generator(device=module.device).manual_seed(seed + 4)
+    ll = module.log_likelihood(rows.reshape(len(rows), -1).to(module.device, torch.float32), member=member,
+                               generator=g, k=LIKELIHOOD_DRAWS).double().mean().item()
+    if not math.isfinite(ll):
+        return {}
+    out = {"log_likelihood": ll}
+    if "log_prob" in dist.capabilities:
+        out["likelihood_gap"] = dist.log_prob(rows.double()).mean().item() - ll
+    return out
 
 
 def failed(record: dict, err: Exception) -> None:

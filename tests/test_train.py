@@ -1,5 +1,6 @@
 """experiments.train.run: one run end to end; several steps per Lightning batch change speed only."""
 import json
+import math
 
 import pytest
 
@@ -68,3 +69,13 @@ def test_each_member_logs_its_own_tensorboard_scalars(tmp_path):
         assert [e.value for e in ea.Scalars("eval/coverage")] == pytest.approx([h["coverage"] for h in rec["history"]])
         assert rec["execution"]["members"] == 2 and rec["execution"]["member"] == "ab".index(name)
     assert len(losses[0]) == 2 and losses[0] != losses[1]                # each member's own losses
+
+
+def test_a_likelihood_model_records_its_held_out_log_likelihood_and_the_gap_to_the_truth(tmp_path):
+    vae = {**TINY, "model": {"model": "vae", "enc_width": 16, "dec_width": 16, "enc_depth": 1, "dec_depth": 1,
+                             "batch_size": 32}}
+    m = run(vae, tmp_path / "vae")["metrics"]
+    assert math.isfinite(m["log_likelihood"])
+    # a 65-step VAE is far from the mixture: the truth beats its bound by a wide margin
+    assert m["likelihood_gap"] > 0.5
+    assert "log_likelihood" not in run(TINY, tmp_path / "gan")["metrics"]          # a GAN has none
