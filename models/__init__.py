@@ -6,6 +6,8 @@ holds K members (one seed each) trained together in one batched step (models/bas
     module = models.build(cfg, data_dim=2, seeds=[0])          # one member: a single run of seed 0
     ensemble = models.build(cfg, data_dim=2, seeds=[0, 1, 2])  # member k = the single run of seed k
     models.build({"model": "gan", "arch": "conv"}, 784, event_shape=(1, 28, 28))   # images (graphs: arch graph)
+    flow = models.build({"model": "flow", "layers": 4}, data_dim=2)   # RealNVP: flow.log_prob(x, member=k) exact
+    ddpm = models.build({"model": "diffusion", "timesteps": 1000}, data_dim=2)   # DDPM: ddpm.elbo(x, member=k) a bound
     trainer.fit(module, datamodule)               # batches [K, batch_size, data_dim] (K = 1: [batch_size, data_dim])
     module.sample(2500, generator=g, member=k)    # [2500, 2] on the module's device
     module.diverged_at[k], module.status(k), module.history[k]
@@ -19,15 +21,17 @@ from typing import Any, Mapping, Sequence
 
 import pytorch_lightning as pl
 
-from . import gan, objectives, vae
+from . import diffusion, flow, gan, objectives, vae
 from .config import describe
+from .diffusion import Diffusion
+from .flow import Flow
 from .gan import GAN
 from .vae import VAE
 
-__all__ = ["GAN", "VAE", "MAY_DIFFER", "MODELS", "build", "check_shape", "incompatibility", "keys", "load", "objectives", "save",
-           "validate_config"]
+__all__ = ["Diffusion", "Flow", "GAN", "VAE", "MAY_DIFFER", "MODELS", "build", "check_shape", "incompatibility",
+           "keys", "load", "objectives", "save", "validate_config"]
 
-MODELS = {"gan": (GAN, gan), "vae": (VAE, vae)}
+MODELS = {"gan": (GAN, gan), "vae": (VAE, vae), "flow": (Flow, flow), "diffusion": (Diffusion, diffusion)}
 
 
 def validate_config(config: Mapping[str, Any]) -> dict:
@@ -91,6 +95,8 @@ def check_shape(config: Mapping[str, Any], event_shape) -> None:
         image_shape(shape, model)
     elif arch == "graph":
         graph_shape(shape, model)
+    if model == "flow":
+        flow.check_shape(shape)
 
 
 def keys(model: str) -> dict[str, dict]:

@@ -162,6 +162,14 @@ class LabModule(pl.LightningModule):
             return loss
         return loss * torch.tensor([math.nan if s == self.steps else 1.0 for s in self.nan_at], device=loss.device)
 
+    @torch.no_grad()
+    def update_ema(self, ema: torch.nn.Module, params, decay: float) -> None:
+        """Move the EMA copy ``ema`` of ``params`` by (1 - decay) towards them, member by member; a
+        member frozen by a divergence keeps its EMA as it was."""
+        w = (1 - decay) * self.alive.to(self._window.dtype)
+        for e, live in zip(ema.parameters(), params):
+            e.lerp_(live, w.view(-1, *([1] * (live.dim() - 1))))
+
     def update(self, opt, params: list[torch.nn.Parameter], loss: torch.Tensor, lightning: bool = False) -> None:
         """Backpropagate the summed [K] ``loss`` into ``params``, freeze members that turned
         non-finite, and step ``opt`` (a LightningOptimizer when ``lightning``: counts global_step)."""

@@ -217,8 +217,6 @@ class GAN(LabModule):
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        w = (1 - self.config["ema_decay"]) * self.alive.to(self._window.dtype)
-        for ema, live in zip(self.generator_ema.parameters(), self._gen_params):
-            ema.lerp_(live, w.view(-1, *([1] * (live.dim() - 1))))
+        self.update_ema(self.generator_ema, self._gen_params, self.config["ema_decay"])
         for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers()):   # batch-norm statistics
             b_ema.copy_(b)

@@ -16,6 +16,9 @@ G = {"model": "gan", "g_width": 16, "d_width": 16, "g_depth": 2, "d_depth": 2, "
      "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.5, "activation": "tanh", "check_every": 10}
 V = {"model": "vae", "enc_width": 16, "dec_width": 16, "enc_depth": 2, "dec_depth": 2, "batch_size": 32,
      "activation": "tanh", "check_every": 10}
+FL = {"model": "flow", "layers": 4, "width": 16, "depth": 2, "batch_size": 32, "activation": "tanh", "check_every": 10}
+D = {"model": "diffusion", "width": 16, "depth": 2, "timesteps": 50, "batch_size": 32, "activation": "tanh",
+     "check_every": 10}
 IMG, GRAPH, SIGNAL = (1, 8, 8), (5, 5), (5, 6)
 # name: (config, event shape, parameters that no loss depends on: their gradient is 0 in exact
 # arithmetic, float rounding in it differs with K, and Adam turns that noise into +-lr steps)
@@ -47,6 +50,10 @@ CASES = {
     "conv_vae": ({**V, "arch": "conv", "channels": 4}, IMG, ()),
     "conv_vae_gaussian": ({**V, "arch": "conv", "channels": 4, "likelihood": "gaussian"}, IMG, ()),
     "graph_vae_signal_shared": ({**V, "arch": "graph", "decoder_var": "shared"}, SIGNAL, ()),
+    "diffusion_ema": ({**D}, (2,), ()),
+    "diffusion_cosine_silu": ({**D, "schedule": "cosine", "activation": "silu", "ema_decay": 0.0}, (2,), ()),
+    "flow": ({**FL, "activation": "relu"}, (2,), ()),
+    "flow_odd_dim_tanh": ({**FL, "layers": 3}, (3,), ()),
 }
 
 

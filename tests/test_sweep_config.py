@@ -54,7 +54,7 @@ def test_ranges_named_models_and_search_draws():
     (dict(grid={"data.n_modes": []}), "grid.data.n_modes=[]"),
     (dict(grid={"n_modes": [2]}), "SECTION.KEY"),
     (dict(data={"family": "blobs"}), "family='blobs'"),
-    (dict(model={"model": "flow"}), "model='flow'"),
+    (dict(model={"model": "transformer"}), "model='transformer'"),
     (dict(model={"model": "gan", "loss": "wasserstein"}), "loss='wasserstein'"),
     (dict(seeds=0), "seeds=0"),
     (dict(ensemble=0), "ensemble=0 is not allowed; expected an integer >= 1"),
