@@ -88,15 +88,19 @@ def draw_heatmap(table: pd.DataFrame, x: str, y: str | None, facet: str | None, 
     finite = table["value"][np.isfinite(table["value"])]
     vmin = vmin if vmin is not None else (finite.min() if len(finite) else 0.0)
     vmax = vmax if vmax is not None else (finite.max() if len(finite) else 1.0)
-    w = max(3.2, 0.95 * len(xs) + 1.2)
-    fig, axes = plt.subplots(1, len(panels), figsize=(w * len(panels) + 1.2, max(2.6, 0.8 * len(ys) + 1.6)),
-                             squeeze=False)
+    w, h = max(3.2, 0.95 * len(xs) + 1.2), max(2.6, 0.8 * len(ys) + 1.6)
+    cols = len(panels) if len(panels) <= 3 else -(-len(panels) // 2)         # four panels: two rows of two
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(w * cols + 1.2, h * rows), squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[len(panels):]:
+        ax.axis("off")
     size = 8 if len(xs) <= 4 else 6.5
-    for ax, panel in zip(axes[0], panels):
+    for i, (ax, panel) in enumerate(zip(axes, panels)):
         part = table if panel is None else table[table[facet] == panel]
         grid = part.pivot(index=y, columns=x, values="value").reindex(index=ys, columns=xs)
         texts = part.pivot(index=y, columns=x, values="label").reindex(index=ys, columns=xs)
-        last = ax is axes[0][-1]
+        last = i % cols == cols - 1 or i == len(panels) - 1          # a colour bar ends each row (one scale)
         sns.heatmap(grid.astype(float), ax=ax, vmin=vmin, vmax=vmax, cmap="viridis", cbar=last,
                     cbar_kws={"label": colour} if last else None, linewidths=0.5, linecolor="white")
         mid = (vmin + vmax) / 2

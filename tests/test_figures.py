@@ -27,7 +27,9 @@ def test_every_figure_config_validates_with_distinct_studies():
             if fig.kind == "heatmap":                             # the lab's own GAN-vs-VAE maps
                 axes = {a.split(".")[1] for a in sweep.axes}
                 assert {fig.args["x"], fig.args["y"]} <= axes        # the plotted traits are true grid axes
-                assert set(sweep.raw["models"]) == {"gan", "vae"}
+                kinds = {m["model"] for m in sweep.raw["models"].values()}
+                vector = not any(m.get("arch") in ("conv", "graph") for m in sweep.raw["models"].values())
+                assert kinds == ({"gan", "vae", "flow", "diffusion"} if vector else {"gan", "vae"})
     with pytest.raises(ValueError, match="expected one of ring_modes"):
         figures.get("nope")
 
@@ -35,10 +37,10 @@ def test_every_figure_config_validates_with_distinct_studies():
 def tiny_quick(tmp_path) -> Path:
     raw = yaml.safe_load(figures.FIGURES["ring_modes"].config(True).read_text())
     for m in raw["models"].values():
-        for k in ("g_width", "d_width", "enc_width", "dec_width"):
+        for k in ("g_width", "d_width", "enc_width", "dec_width", "width"):
             if k in m:
                 m[k] = 16
-        for k in ("g_depth", "d_depth", "enc_depth", "dec_depth"):
+        for k in ("g_depth", "d_depth", "enc_depth", "dec_depth", "depth"):
             if k in m:
                 m[k] = 1
         m["batch_size"] = 64
@@ -60,9 +62,9 @@ def test_quick_ring_figure_end_to_end(tmp_path, monkeypatch, capsys):
     for ext in ("png", "pdf", "csv"):
         assert (tmp_path / "figures" / f"ring_modes.{ext}").stat().st_size > 0
     df = results("fig-ring-quick")
-    assert len(df) == 8 and set(df["model"]) == {"gan", "vae"}
+    assert len(df) == 16 and set(df["model"]) == {"gan", "vae", "flow", "diffusion"}
     csv = pd.read_csv(tmp_path / "figures" / "ring_modes.csv")
-    assert len(csv) == 8 and set(csv["study"]) == {"fig-ring-quick"}
+    assert len(csv) == 16 and set(csv["study"]) == {"fig-ring-quick"}
     for _, r in csv.iterrows():        # each plotted number is the mean of its complete seeds
         cell = df[(df["model"] == r["model"]) & (df["data.n_modes"] == r["n_modes"])
                   & (df["data.separation"] == r["separation"]) & (df["status"] == "complete")]
@@ -73,7 +75,7 @@ def test_quick_ring_figure_end_to_end(tmp_path, monkeypatch, capsys):
     assert main(["figures", "ring_collapse", "--quick", "--no-progress", "--no-run"]) == 0
     rate = pd.read_csv(tmp_path / "figures" / "ring_collapse.csv")
     assert rate["value"].between(0, 1).all() and (rate["lo"] <= rate["value"]).all()
-    assert len(results("fig-ring-quick")) == 8
+    assert len(results("fig-ring-quick")) == 16
     # onset and samples of the same study (trial 0 had no snapshots: its stored final samples are drawn)
     assert main(["plot", "onset", "fig-ring-quick", "--out", str(tmp_path / "onset.png")]) == 0
     assert main(["plot", "samples", "fig-ring-quick", "--trial", "0", "--out", str(tmp_path / "s.png")]) == 0
