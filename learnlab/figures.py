@@ -30,6 +30,8 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--storage", help="database URL (default: embedded store in lightning_logs/)")
     p.add_argument("--workers", type=int, default=1, help="worker processes for the sweep (default 1)")
     p.add_argument("--no-run", action="store_true", help="only plot stored studies; never train")
+    p.add_argument("--accept-changes", action="store_true",
+                   help="continue a stored study whose figure config has changed (e.g. new model kinds)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     from analysis import figures
@@ -52,7 +54,7 @@ def main(argv: Sequence[str]) -> int:
         if not args.no_run and figures.stored(study, total, args.storage) < total:   # an unfinished one resumes
             from experiments.sweep import run_sweep
             run_sweep(figures.get(name).config(args.quick), storage=args.storage, workers=args.workers,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, accept_changes=args.accept_changes)
         paths = figures.make(name, quick=args.quick, storage=args.storage, out=args.out)
         print(f"{name}: wrote {', '.join(map(str, paths))} ({time.perf_counter() - start:.0f} s)")
     return 0
