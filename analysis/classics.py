@@ -295,8 +295,8 @@ def gap_curve(df: pd.DataFrame, x: str = "n_components", title: str = ""):
     return fig, table
 
 
-def component_table(df: pd.DataFrame, metrics=("gap_mass", "support_coverage"), title: str = ""):
-    """``paper_table`` for a manifold: mass in the gaps and support coverage per model, with samples."""
+def component_table(df: pd.DataFrame, metrics=("gap_mass", "blur_mass", "support_coverage"), title: str = ""):
+    """``paper_table`` for a manifold: mass in the gaps, blurred and support coverage per model, with samples."""
     return paper_table(df, metrics, None, title)
 
 

@@ -110,7 +110,7 @@ CLASSICS = {
                                  "classic_disconnected_lines_quick.yaml", "gap_curve", dict(x="n_components")),
     "disconnected_circles": Figure("Two unit circles at (+-2, 0): mass in the gaps, WGAN-GP vs VAE",
                                    "classic_disconnected_circles.yaml", "classic_disconnected_circles_quick.yaml",
-                                   "component_table", dict(metrics=("gap_mass", "support_coverage"))),
+                                   "component_table", dict(metrics=("gap_mass", "blur_mass", "support_coverage"))),
     "unrolled_hopping": Figure("Unrolled-GAN ring without unrolling: where the generator's mass sits over training",
                                "classic_unrolled_ring.yaml", "classic_unrolled_ring_quick.yaml", "hopping", {}),
 }
