@@ -135,6 +135,9 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str | None = None, *, face
     fc = resolve(df, facet) if facet else None
     mc = resolve(df, metric) if metric else COLLAPSED
     table = aggregate(df, xc, yc, mc, fc, agg, best)
+    if fc and "trial" in df:                       # panels in the study's order (its config's models)
+        first = df.groupby(fc)["trial"].min()
+        table = table.sort_values(label(fc), key=lambda col: col.map(first), kind="stable").reset_index(drop=True)
     table["label"] = [cell_text(r, agg) for _, r in table.iterrows()]
     colour = axis_label(mc, agg)
     limits = (0.0, 1.0) if agg == "rate" or registry.is_share(label(mc)) else (None, None)
