@@ -1,8 +1,9 @@
 """K members in one module under a Lightning Trainer against the same K members trained one after
 another in a plain PyTorch loop.
 
-    python benchmarks/ensemble.py                  # GAN and VAE MLPs, widths 64 and 256, K in 1, 8, 32; conv
-                                                   # GAN and VAE on 28x28 triangles, K = 8; all cores, then 1 thread
+    python benchmarks/ensemble.py                  # GAN, VAE, flow and diffusion MLPs, widths 64 and 256, K in
+                                                   # 1, 8, 32; conv GAN and VAE on 28x28 triangles, K = 8; all
+                                                   # cores, then 1 thread
     python benchmarks/ensemble.py --quick          # width 64, K in 1, 8; a small conv setting: checks it runs
     python benchmarks/ensemble.py --device cuda --threads 4 --K 1 32 256 1024
 
@@ -10,12 +11,17 @@ another in a plain PyTorch loop.
   checkpoints, progress bar or summary) on pre-made Lightning batches [10, K, B, D] (10 steps per
   Lightning batch, the default training path) from an iterable with ``__len__``; timed from the
   second Lightning batch to the last (the first one, 10 steps, is the warm-up).
-- plain loop: the same K members as ordinary modules (``models.gan.nets`` / ``models.vae.nets``:
-  ``nets.mlp`` or the conv nets, built from each member's seed), each with its own fused Adam and
-  noise generator, trained one after another on the same data, doing ``train_step``'s work: GAN,
-  one critic and one generator update (non-saturating loss); VAE, one Gaussian (conv: Bernoulli)
-  ELBO step. Every member's first 10 steps are the warm-up. With ``--seq-cap`` (K above it, e.g.
-  K = 1,024 on a GPU) only that many members are trained and the rate per member-step is used.
+- plain loop: the same K members as ordinary modules (``models.<kind>.nets``: ``nets.mlp`` or the
+  conv nets, built from each member's seed), each with its own fused Adam and noise generator,
+  trained one after another on the same data, doing ``train_step``'s work: GAN, one critic and one
+  generator update (non-saturating loss); VAE, one Gaussian (conv: Bernoulli) ELBO step; flow, one
+  maximum-likelihood step through ``models.flow.log_prob`` (the module's own coupling code, on one
+  member's conditioners); diffusion, one epsilon-MSE step (t and noise from the member's generator,
+  ``models.diffusion.schedule`` / ``embed``) and the EMA update (ema_decay 0.995, the default, in
+  both arms; the loop's EMA is one ``torch._foreach_lerp_`` per member, as timm's ModelEmaV3).
+  Flow and diffusion are vector models: MLP settings only. Every member's first 10 steps are the
+  warm-up. With ``--seq-cap`` (K above it, e.g. K = 1,024 on a GPU) only that many members are
+  trained and the rate per member-step is used.
 
 Rates are member-steps per second. Each round runs both arms (order alternating); a ratio is the
 median over rounds of the per-round ratio, which cancels slow drifts in machine load. GFLOP/s
@@ -25,11 +31,13 @@ process, with the same threads: one taken under load would be too low). For
 the conv settings one more profiled round prints each arm's top-5 operators by self CPU time
 (self CUDA time on a GPU). Every setting runs at each ``--threads`` count (default: all cores,
 then 1), both arms with the same threads. The last line is the headline (first thread count):
-``ensemble/sequential at width 64: <r>x (K=<K>, GAN), <r>x (K=<K>, VAE), <n> thread(s)``.
+``ensemble/sequential at width 64: <r>x (K=<K>, GAN), <r>x (K=<K>, VAE), <r>x (K=<K>, flow),
+<r>x (K=<K>, diffusion), <n> thread(s)`` (one line).
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import os
 import statistics
@@ -44,20 +52,24 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import distributions  # noqa: E402
 import models  # noqa: E402
+from models.diffusion import embed, schedule  # noqa: E402
 from models.objectives import OBJECTIVES  # noqa: E402
 from models.vae import VAE  # noqa: E402
 from lightning_overhead import Cycle  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 S = 10                      # steps per Lightning batch
 OBJ = OBJECTIVES["non_saturating"]
+KINDS = ("gan", "vae", "flow", "diffusion")        # MLP settings; conv: GAN and VAE
+NAMES = {"gan": "GAN", "vae": "VAE", "flow": "flow", "diffusion": "diffusion"}
 
 
 def model_config(kind: str, arch: str, width: int, batch: int, channels: int) -> dict:
-    mlp = {"gan": dict(g_width=width, d_width=width, g_depth=3, d_depth=3),
-           "vae": dict(enc_width=width, dec_width=width, enc_depth=3, dec_depth=3)}[kind]
-    net = mlp if arch == "mlp" else {"arch": "conv", "channels": channels, "latent_dim": 16}
-    extra = {"loss": "non_saturating"} if kind == "gan" else {}
-    return models.validate_config({"model": kind, "latent_dim": 2, "batch_size": batch, **extra, **net})
+    mlp = {"gan": dict(g_width=width, d_width=width, g_depth=3, d_depth=3, latent_dim=2, loss="non_saturating"),
+           "vae": dict(enc_width=width, dec_width=width, enc_depth=3, dec_depth=3, latent_dim=2),
+           "flow": dict(width=width, depth=3), "diffusion": dict(width=width, depth=3)}[kind]
+    conv = {"arch": "conv", "channels": channels, "latent_dim": 16}
+    conv.update({"loss": "non_saturating"} if kind == "gan" else {})
+    return models.validate_config({"model": kind, "batch_size": batch, **(mlp if arch == "mlp" else conv)})
 
 
 class Clock:
@@ -119,23 +131,51 @@ class Plain:
     def __init__(self, cfg: dict, data_dim: int, shape, seeds, device):
         self.cfg, self.kind, self.members = cfg, cfg["model"], []
         kw = dict(betas=(cfg["beta1"], cfg["beta2"]), fused=True)
+        if self.kind == "diffusion":
+            _, ab = schedule(cfg["schedule"], cfg["timesteps"])
+            self.sqrt_ab, self.sqrt_1mab = ab.sqrt().float().to(device), (1 - ab).sqrt().float().to(device)
         for seed in seeds:
             torch.manual_seed(seed)
-            a, b, head = (models.gan if self.kind == "gan" else models.vae).nets(cfg, data_dim, shape)
-            a, b = a.to(device), b.to(device)
+            b = head = None
+            if self.kind == "flow":     # the conditioners a
+                a = torch.nn.ModuleList(models.flow.nets(cfg, data_dim)).to(device)
+            elif self.kind == "diffusion":  # noise net a; b: its EMA copy's parameters and its own
+                a = models.diffusion.nets(cfg, data_dim).to(device)
+                if cfg["ema_decay"] > 0:
+                    b = (list(copy.deepcopy(a).requires_grad_(False).parameters()), list(a.parameters()))
+            else:
+                a, b, head = getattr(models, self.kind).nets(cfg, data_dim, shape)
+                a, b = a.to(device), b.to(device)
             if self.kind == "gan":      # generator a, critic b
                 opts = (torch.optim.Adam(b.parameters(), lr=cfg["lr_d"], **kw),
                         torch.optim.Adam(a.parameters(), lr=cfg["lr_g"], **kw))
-            else:                       # encoder a, decoder b
+            elif self.kind == "vae":    # encoder a, decoder b
                 opts = (torch.optim.Adam([*a.parameters(), *b.parameters()], lr=cfg["lr"], **kw),)
+            else:
+                opts = (torch.optim.Adam(a.parameters(), lr=cfg["lr"], **kw),)
             self.members.append((a, b, head, opts, torch.Generator(device=device).manual_seed(seed),
                                  torch.zeros(cfg["check_every"], 3, device=device)))
 
     def step(self, k: int, x: torch.Tensor, t: int) -> None:
         a, b, head, opts, noise, window = self.members[k]
-        n, latent = x.shape[0], self.cfg["latent_dim"]
+        n, latent = x.shape[0], self.cfg.get("latent_dim")
         z = lambda: torch.randn(n, latent, generator=noise, device=x.device)
-        if self.kind == "gan":
+        if self.kind in ("flow", "diffusion"):
+            if self.kind == "flow":
+                losses = [-models.flow.log_prob(x, a, self.cfg["max_log_scale"]).mean()]
+            else:
+                T = self.cfg["timesteps"]
+                ts = (torch.rand(n, generator=noise, device=x.device) * T).long().clamp(max=T - 1) + 1
+                eps = torch.randn(x.shape, generator=noise, device=x.device)
+                x_t = self.sqrt_ab[ts, None] * x + self.sqrt_1mab[ts, None] * eps
+                losses = [((eps - a(torch.cat([x_t, embed(ts, self.cfg["time_dim"]).to(x_t)], -1))) ** 2).mean()]
+            opts[0].zero_grad(set_to_none=True)
+            losses[0].backward()
+            opts[0].step()
+            if b is not None:           # the EMA, warmed up as the module's
+                with torch.no_grad():
+                    torch._foreach_lerp_(b[0], b[1], 1 - min(self.cfg["ema_decay"], (1 + t) / (10 + t)))
+        elif self.kind == "gan":
             with torch.no_grad():
                 fake = a(z())
             r, f = b(torch.cat([x, fake])).view(-1).chunk(2)
@@ -243,7 +283,7 @@ def measure(setting: tuple, a: argparse.Namespace, device, peak: float) -> float
     med = {arm: statistics.median(r) for arm, r in rates.items()}
     ratio = statistics.median(ratios)
     gf = lambda rate: f"{rate * flops / 1e9:6.1f} GFLOP/s = {100 * rate * flops / 1e9 / peak:4.1f}% of sgemm"
-    what = f"{kind.upper()} {arch} " + (f"{a.channels} ch, 28x28" if conv else f"width {width:3d}")
+    what = f"{NAMES[kind]} {arch} " + (f"{a.channels} ch, 28x28" if conv else f"width {width:3d}")
     loop = f"plain loop{f' ({members} of {K} members)' if members < K else ''}"
     print(f"{what} K {K:4d} ({(n - 1) * S} steps x {a.rounds}): trainer {med['trainer']:7.1f} member-steps/s "
           f"({gf(med['trainer'])}); {loop} {med['plain']:7.1f} ({gf(med['plain'])}) = {ratio:.2f}x "
@@ -299,9 +339,10 @@ def main() -> None:
     gpu = f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
     print(f"torch {torch.__version__}, lightning {pl.__version__}, {a.device}{gpu}, {cores} cpus, load average "
           f"{load()} (1/5/15 min; other jobs may share this machine)")
-    print(f"MLPs: 3 hidden layers, latent 2, ring data 2-D, batch {a.batch}; conv: {a.channels} channels, latent 16, "
-          f"28x28 triangles, batch {a.conv_batch}; fused Adam; {S} steps per Lightning batch", flush=True)
-    settings = [(kind, "mlp", w, K) for w in a.widths for kind in ("gan", "vae") for K in a.K]
+    print(f"MLPs: 3 hidden layers (GAN, VAE: latent 2; flow: 4 couplings, relu; diffusion: T 1000, silu, EMA 0.995), "
+          f"ring data 2-D, batch {a.batch}; conv: {a.channels} channels, latent 16, 28x28 triangles, batch "
+          f"{a.conv_batch}; fused Adam; {S} steps per Lightning batch", flush=True)
+    settings = [(kind, "mlp", w, K) for w in a.widths for kind in KINDS for K in a.K]
     if a.conv_K:
         settings += [(kind, "conv", 0, a.conv_K) for kind in ("gan", "vae")]
     summary = []
@@ -319,11 +360,12 @@ def main() -> None:
         tail = f"{threads} thread{'s' * (threads > 1)}" + (f" on {a.device}" if a.device != "cpu" else "")
         w = 64 if 64 in a.widths else a.widths[0]
         if 1 in a.K:
-            summary.append(f"K=1 trainer/plain loop at width {w}: {results[('gan', 'mlp', w, 1)]:.2f}x (GAN), "
-                           f"{results[('vae', 'mlp', w, 1)]:.2f}x (VAE), {tail} (issue 15 asks >= 0.9x)")
+            summary.append(f"K=1 trainer/plain loop at width {w}: " + ", ".join(
+                f"{results[(kind, 'mlp', w, 1)]:.2f}x ({NAMES[kind]})" for kind in KINDS) +
+                f", {tail} (issue 15 asks >= 0.9x)")
         top = max(a.K)
-        summary.append(f"ensemble/sequential at width {w}: {results[('gan', 'mlp', w, top)]:.2f}x (K={top}, GAN), "
-                       f"{results[('vae', 'mlp', w, top)]:.2f}x (K={top}, VAE), {tail}")
+        summary.append(f"ensemble/sequential at width {w}: " + ", ".join(
+            f"{results[(kind, 'mlp', w, top)]:.2f}x (K={top}, {NAMES[kind]})" for kind in KINDS) + f", {tail}")
     print(f"load average at the end: {load()}")
     head = summary.index(next(s for s in summary if s.startswith("ensemble/")))
     print("\n".join(summary[:head] + summary[head + 1:] + summary[head:head + 1]))   # the headline last

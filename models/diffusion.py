@@ -79,6 +79,12 @@ def schedule(kind: str, T: int) -> tuple[torch.Tensor, torch.Tensor]:
     return betas, torch.cumprod(1 - betas, 0)
 
 
+def nets(cfg: dict, data_dim: int) -> torch.nn.Sequential:
+    """One member's noise network: [x_t, embed(t)] -> predicted eps."""
+    return mlp(data_dim + cfg["time_dim"], data_dim, width=cfg["width"], depth=cfg["depth"],
+               activation=cfg["activation"])
+
+
 def embed(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding [..., dim] of integer steps t (Vaswani et al.; max period 10000)."""
     freqs = torch.exp(-math.log(10000.0) * torch.arange(dim // 2, device=t.device, dtype=torch.float64) / (dim // 2))
@@ -94,9 +100,7 @@ class Diffusion(LabModule):
         cfg = check(config)
         super().__init__(cfg, data_dim, event_shape, seeds, nan_at)
         self.T = cfg["timesteps"]
-        make = lambda: mlp(data_dim + cfg["time_dim"], data_dim, width=cfg["width"], depth=cfg["depth"],  # noqa: E731
-                           activation=cfg["activation"])
-        self.net = stack(self.build_members(make))
+        self.net = stack(self.build_members(lambda: nets(cfg, data_dim)))
         self._params = list(self.net.parameters())
         self.net_ema = copy.deepcopy(self.net).requires_grad_(False) if cfg["ema_decay"] > 0 else None
         betas, ab = schedule(cfg["schedule"], self.T)

@@ -12,6 +12,7 @@ negative log-likelihood of its batch. Shaped data (images) is modelled as flat v
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -67,6 +68,39 @@ def nets(cfg: dict, data_dim: int) -> list[torch.nn.Sequential]:
     return out
 
 
+def coupling(i: int, x: torch.Tensor, conditioner, max_log_scale: float):
+    """Layer i on x [..., D]: its kept entries, shift t and soft-clamped log-scale s of the others,
+    ``conditioner`` mapping kept entries to (t, raw log-scale): one member's ``nets(...)[i]`` or a
+    member-batched network."""
+    kept = x[..., i % 2::2]
+    shift, raw = conditioner(kept.contiguous()).chunk(2, dim=-1)
+    return kept, shift, raw / (1 + raw.abs() / max_log_scale)
+
+
+def merge(i: int, kept: torch.Tensor, moved: torch.Tensor) -> torch.Tensor:
+    """Layer i's kept and moved entries back into one x [..., D]."""
+    x = kept.new_empty(*kept.shape[:-1], kept.shape[-1] + moved.shape[-1])
+    x[..., i % 2::2] = kept
+    x[..., 1 - i % 2::2] = moved
+    return x
+
+
+def forward(x: torch.Tensor, conditioners, max_log_scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """z = f(x) and log |det df/dx| [...] of x [..., D] through the coupling layers of ``conditioners``."""
+    log_det = x.new_zeros(x.shape[:-1])
+    for i in range(len(conditioners)):
+        kept, shift, log_scale = coupling(i, x, conditioners[i], max_log_scale)
+        x = merge(i, kept, x[..., 1 - i % 2::2] * log_scale.exp() + shift)
+        log_det = log_det + log_scale.sum(-1)
+    return x, log_det
+
+
+def log_prob(x: torch.Tensor, conditioners, max_log_scale: float) -> torch.Tensor:
+    """Exact log p(x) [...] of x [..., D]: log N(f(x); 0, I) + log |det df/dx|."""
+    z, log_det = forward(x, conditioners, max_log_scale)
+    return -0.5 * (z ** 2).sum(-1) - 0.5 * x.shape[-1] * LOG_2PI + log_det
+
+
 class Flow(LabModule):
     loss_names = ("loss",)
 
@@ -84,37 +118,22 @@ class Flow(LabModule):
                                 fused=self.device.type in ("cpu", "cuda"))
 
     # -- the bijection, on [k, n, D] for members ``members`` ------------------------------------------
-    def _coupling(self, i: int, x: torch.Tensor, members) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Layer i's kept entries, shift t and log-scale s (each [k, n, transformed entries])."""
-        kept = x[..., i % 2::2]
-        shift, raw = self.conditioners[i](kept.contiguous(), members).chunk(2, dim=-1)
-        return kept, shift, raw / (1 + raw.abs() / self.config["max_log_scale"])
-
-    @staticmethod
-    def _merge(i: int, kept: torch.Tensor, moved: torch.Tensor) -> torch.Tensor:
-        x = kept.new_empty(*kept.shape[:-1], kept.shape[-1] + moved.shape[-1])
-        x[..., i % 2::2] = kept
-        x[..., 1 - i % 2::2] = moved
-        return x
+    def _nets(self, members) -> list:
+        return [functools.partial(net, members=members) for net in self.conditioners]
 
     def _forward(self, x: torch.Tensor, members=ALL) -> tuple[torch.Tensor, torch.Tensor]:
         """z = f(x) and log |det df/dx| [k, n]."""
-        log_det = x.new_zeros(x.shape[:-1])
-        for i in range(len(self.conditioners)):
-            kept, shift, log_scale = self._coupling(i, x, members)
-            x = self._merge(i, kept, x[..., 1 - i % 2::2] * log_scale.exp() + shift)
-            log_det = log_det + log_scale.sum(-1)
-        return x, log_det
+        return forward(x, self._nets(members), self.config["max_log_scale"])
 
     def _inverse(self, z: torch.Tensor, members=ALL) -> torch.Tensor:
-        for i in reversed(range(len(self.conditioners))):
-            kept, shift, log_scale = self._coupling(i, z, members)
-            z = self._merge(i, kept, (z[..., 1 - i % 2::2] - shift) * (-log_scale).exp())
+        conditioners = self._nets(members)
+        for i in reversed(range(len(conditioners))):
+            kept, shift, log_scale = coupling(i, z, conditioners[i], self.config["max_log_scale"])
+            z = merge(i, kept, (z[..., 1 - i % 2::2] - shift) * (-log_scale).exp())
         return z
 
     def _log_prob(self, x: torch.Tensor, members=ALL) -> torch.Tensor:
-        z, log_det = self._forward(x, members)
-        return -0.5 * (z ** 2).sum(-1) - 0.5 * self.data_dim * LOG_2PI + log_det
+        return log_prob(x, self._nets(members), self.config["max_log_scale"])
 
     # -- one member, on rows [n, data_dim] -------------------------------------------------------------
     def _one(self, x: torch.Tensor, member: int) -> tuple[torch.Tensor, slice]:

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-HEADLINE = re.compile(r"ensemble/sequential at width 64: ([\d.]+)x \(K=(\d+), GAN\), ([\d.]+)x \(K=(\d+), VAE\), "
-                      r"(\d+) threads?$")
+KINDS = ("GAN", "VAE", "flow", "diffusion")
+HEADLINE = re.compile(r"ensemble/sequential at width 64: " + "".join(rf"([\d.]+)x \(K=(\d+), {k}\), " for k in KINDS)
+                      + r"(\d+) threads?$")
 
 
 def run(*args, timeout=300):
@@ -24,14 +25,17 @@ def test_ensemble_benchmark_quick_prints_a_parseable_headline():
     lines = out.stdout.strip().splitlines()
     m = HEADLINE.match(lines[-1])
     assert m, lines[-1]
-    gan, k_gan, vae, k_vae, threads = m.groups()
-    assert float(gan) > 0 and float(vae) > 0 and k_gan == k_vae == "8" and threads == "1"
-    k1 = re.match(r"K=1 trainer/plain loop at width 64: ([\d.]+)x \(GAN\), ([\d.]+)x \(VAE\), 1 thread", lines[-2])
-    assert k1 and float(k1.group(1)) > 0 and float(k1.group(2)) > 0, lines[-2]
+    *pairs, threads = m.groups()
+    assert all(float(r) > 0 and k == "8" for r, k in zip(pairs[::2], pairs[1::2])) and threads == "1"
+    k1 = re.match(r"K=1 trainer/plain loop at width 64: " + ", ".join(rf"([\d.]+)x \({k}\)" for k in KINDS)
+                  + ", 1 thread", lines[-2])
+    assert k1 and all(float(r) > 0 for r in k1.groups()), lines[-2]
     for kind in ("GAN", "VAE"):                       # the quick conv settings, each with its profile
         assert any(line.startswith(f"{kind} conv 8 ch, 28x28 K    2 ") for line in lines)
     assert sum("self CPU" in line for line in lines) == 4
-    assert sum("member-steps/s" in line and "GFLOP/s" in line for line in lines) == 6   # 4 MLP, 2 conv
+    for kind in KINDS:                                # every kind's MLP at K = 1 and 8
+        assert sum(line.startswith(f"{kind} mlp width  64 K ") for line in lines) == 2
+    assert sum("member-steps/s" in line and "GFLOP/s" in line for line in lines) == 10   # 8 MLP, 2 conv
 
 
 @pytest.mark.parametrize("args, message", [
