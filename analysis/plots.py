@@ -118,7 +118,8 @@ def draw_heatmap(table: pd.DataFrame, x: str, y: str | None, facet: str | None, 
         ax.set_ylabel("" if y == "_row" else y)
         if panel is not None:
             ax.set_title(f"{facet} = {panel}", fontsize=10)
-    fig.suptitle("\n".join(textwrap.wrap(title, max(30, int(fig.get_figwidth() * 11)))), fontsize=11)  # ~11 a inch
+    fig.suptitle("\n".join(textwrap.wrap(title, max(30, int(fig.get_figwidth() * 11)), break_on_hyphens=False)),
+                 fontsize=11)                                   # ~11 characters an inch at size 11
     width = max(40, int(fig.get_figwidth() * 17))            # characters that fit at fontsize 7
     note = "\n".join(textwrap.wrap(_note(table, agg), width))
     fig.text(0.01, 0.01, note, fontsize=7, color="0.3")
