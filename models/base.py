@@ -162,6 +162,11 @@ class LabModule(pl.LightningModule):
             return loss
         return loss * torch.tensor([math.nan if s == self.steps else 1.0 for s in self.nan_at], device=loss.device)
 
+    def configure_optimizers(self):
+        """One Adam over ``self._params`` (a model with more optimisers, the GAN, overrides it)."""
+        return torch.optim.Adam(self._params, lr=self.config["lr"], betas=(self.config["beta1"], self.config["beta2"]),
+                                fused=self.device.type in ("cpu", "cuda"))
+
     @torch.no_grad()
     def update_ema(self, ema: torch.nn.Module, params, decay: float) -> None:
         """Move the EMA copy ``ema`` of ``params`` by (1 - decay) towards them, member by member; a

@@ -84,3 +84,16 @@ def inconsistent(model: str, name: str, value: Any, why: str) -> ValueError:
 def describe(keys: dict[str, Key]) -> dict[str, dict]:
     """The keys as plain data: default, allowed values, meaning."""
     return {n: {"default": k.default, "allowed": k.allowed(), "meaning": k.meaning} for n, k in keys.items()}
+
+
+def adam_keys() -> dict[str, Key]:
+    """The keys of a model trained by one Adam (VAE, flow, diffusion), declared once: lr, its
+    betas, the batch size, the divergence check interval and the NaN test hook."""
+    return {
+        "lr": Key(1e-3, "Adam learning rate", low=0, low_open=True),
+        "beta1": Key(0.9, "Adam beta1", low=0, high=1, high_open=True),
+        "beta2": Key(0.999, "Adam beta2", low=0, high=1, high_open=True),
+        "batch_size": Key(256, "samples per batch (the DataModule's batch_size)", "int", low=1),
+        "check_every": Key(50, "steps between divergence checks and loss logging (one sync each)", "int", low=1),
+        "debug_nan_at_step": Key(None, "test hook: make the loss NaN at this step", "int", low=0),
+    }

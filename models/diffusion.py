@@ -28,7 +28,7 @@ import math
 import torch
 
 from .base import LabModule
-from .config import Key, inconsistent, resolve
+from .config import Key, adam_keys, inconsistent, resolve
 from .members import ALL, stack
 from .nets import ACTIVATIONS, mlp
 
@@ -46,12 +46,7 @@ KEYS = {
     "ema_decay": Key(0.995, "decay of an EMA of the network's weights used by sample() and elbo() (warmed up: "
                      "min(decay, (1 + step) / (10 + step))); 0 = off",
                      low=0, high=1, high_open=True),
-    "lr": Key(1e-3, "Adam learning rate", low=0, low_open=True),
-    "beta1": Key(0.9, "Adam beta1", low=0, high=1, high_open=True),
-    "beta2": Key(0.999, "Adam beta2", low=0, high=1, high_open=True),
-    "batch_size": Key(256, "samples per batch (the DataModule's batch_size)", "int", low=1),
-    "check_every": Key(50, "steps between divergence checks and loss logging (one sync each)", "int", low=1),
-    "debug_nan_at_step": Key(None, "test hook: make the loss NaN at this step", "int", low=0),
+    **adam_keys(),
 }
 
 
@@ -113,10 +108,6 @@ class Diffusion(LabModule):
         self.const = 0.5 * math.log(2 * math.pi * self.betas[1]) + 0.5 * float((r - 1 - r.log()).sum())
         for name, value in (("sqrt_ab", ab.sqrt()), ("sqrt_1mab", (1 - ab).sqrt()), ("weight", weight)):
             self.register_buffer(name, value.float(), persistent=False)   # from the config: no member axis
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self._params, lr=self.config["lr"], betas=(self.config["beta1"], self.config["beta2"]),
-                                fused=self.device.type in ("cpu", "cuda"))
 
     def eps(self, x_t: torch.Tensor, t: torch.Tensor, members=ALL, ema: bool = False) -> torch.Tensor:
         """The predicted noise [k, n, D] for x_t [k, n, D] at integer steps t [k, n] (``ema``: by

@@ -18,7 +18,7 @@ import math
 import torch
 
 from .base import LabModule
-from .config import Key, resolve
+from .config import Key, adam_keys, resolve
 from .members import ALL, stack
 from .nets import ACTIVATIONS, mlp
 
@@ -33,12 +33,7 @@ KEYS = {
     "activation": Key("relu", "hidden activation of the conditioner MLPs", "choice", choices=tuple(ACTIVATIONS)),
     "max_log_scale": Key(3.0, "bound B of each layer's log-scale, soft-clamped as a / (1 + |a| / B): larger "
                          "lets one layer stretch more, smaller keeps training stable", low=0, low_open=True),
-    "lr": Key(1e-3, "Adam learning rate", low=0, low_open=True),
-    "beta1": Key(0.9, "Adam beta1", low=0, high=1, high_open=True),
-    "beta2": Key(0.999, "Adam beta2", low=0, high=1, high_open=True),
-    "batch_size": Key(256, "samples per batch (the DataModule's batch_size)", "int", low=1),
-    "check_every": Key(50, "steps between divergence checks and loss logging (one sync each)", "int", low=1),
-    "debug_nan_at_step": Key(None, "test hook: make the loss NaN at this step", "int", low=0),
+    **adam_keys(),
 }
 
 
@@ -112,10 +107,6 @@ class Flow(LabModule):
         members = self.build_members(lambda: nets(cfg, data_dim))
         self.conditioners = torch.nn.ModuleList(stack(list(layer)) for layer in zip(*members))
         self._params = list(self.parameters())
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self._params, lr=self.config["lr"], betas=(self.config["beta1"], self.config["beta2"]),
-                                fused=self.device.type in ("cpu", "cuda"))
 
     # -- the bijection, on [k, n, D] for members ``members`` ------------------------------------------
     def _nets(self, members) -> list:

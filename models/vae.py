@@ -17,7 +17,7 @@ import math
 import torch
 
 from .base import LabModule
-from .config import Key, inconsistent, resolve
+from .config import Key, adam_keys, inconsistent, resolve
 from .members import ALL, stack
 from .nets import ACTIVATIONS, mlp
 
@@ -43,12 +43,7 @@ KEYS = {
                        choices=("learned", "shared", "fixed")),
     "decoder_std": Key(None, "the fixed decoder std; decoder_var fixed only, required there", low=0, low_open=True),
     "beta": Key(1.0, "weight of the KL term in the training loss", low=0),
-    "lr": Key(1e-3, "Adam learning rate", low=0, low_open=True),
-    "beta1": Key(0.9, "Adam beta1", low=0, high=1, high_open=True),
-    "beta2": Key(0.999, "Adam beta2", low=0, high=1, high_open=True),
-    "batch_size": Key(256, "samples per batch (the DataModule's batch_size)", "int", low=1),
-    "check_every": Key(50, "steps between divergence checks and loss logging (one sync each)", "int", low=1),
-    "debug_nan_at_step": Key(None, "test hook: make the loss NaN at this step", "int", low=0),
+    **adam_keys(),
 }
 
 
@@ -103,10 +98,6 @@ class VAE(LabModule):
         if cfg["decoder_var"] == "shared" and shared:
             self.decoder_log_std = torch.nn.Parameter(torch.zeros(self.K, 1, shared))
         self._params = list(self.parameters())
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self._params, lr=self.config["lr"], betas=(self.config["beta1"], self.config["beta2"]),
-                                fused=self.device.type in ("cpu", "cuda"))
 
     def _decoded(self, z: torch.Tensor, members=ALL) -> torch.Tensor:
         """The decoder's output for z [k, ..., L], with a shared log std appended."""
