@@ -37,7 +37,7 @@ import torch
 import models
 from distributions.data import DistributionDataModule
 from metrics import evaluate
-from metrics.verdicts import Thresholds, components, summarize
+from metrics.verdicts import Thresholds, components, judge, summarize
 
 from .config import make_distribution, validate
 from .evaluation import EvaluationCallback
@@ -132,10 +132,22 @@ def conclude(record: dict, module, member: int, history: list[dict], dist, cfg: 
                           verdict=Thresholds(**tr["verdict"]))
         record["metrics"], record["skipped"] = dict(result), dict(getattr(result, "skipped", {}))
         record["metrics"].update(likelihoods(module, member, dist, real, seed))
+        if record["verdict"] is None and "triangle_factors" in dist.capabilities:
+            record["verdict"] = final_verdict(record["metrics"], dist, steps, Thresholds(**tr["verdict"]))
     elif before:
         last = before[-1]
         record["metrics"] = {k: v for k, v in last.items() if isinstance(v, float) and math.isfinite(v)}
         record["metrics_step"] = last["step"]
+
+
+def final_verdict(metrics: dict, dist, step: int, th: Thresholds) -> dict:
+    """The verdict of a family judged by its final metrics only (triangles: the matcher runs once):
+    ``summarize`` of one evaluation, marked ``judged_at``."""
+    from metrics.triangles import final_placement
+    entry, weights = final_placement(metrics, dist)
+    entry = {"step": step, **entry}
+    verdict = summarize([{**entry, **judge(entry, weights, th)}], len(weights), th)
+    return {**verdict, "judged_at": "the final evaluation only"}
 
 
 LIKELIHOOD_ROWS = 1000     # held-out real samples the model's log-likelihood is measured on

@@ -350,3 +350,22 @@ class TriangleMatcher:
         out["component_kl"] = float((p[p > 0] * (p[p > 0] * k).log()).sum()) if counts.sum() > 0 else math.nan
         out["gap_mass"] = share(~dist.component_of(f[dist.split_factor][clean])[1])
         return out
+
+
+def final_placement(metrics: dict, dist: Triangles) -> tuple[dict, list[float]]:
+    """The placement of a run's final images (``metrics.verdicts.placement``'s keys) from the
+    matcher's final metrics as ``metrics.evaluate`` names them, and the intervals' true weights:
+    on the manifold (residual < tau: manifold_precision), in a gap (within tau of the manifold with
+    its cuts filled and the split factor in a cut: gap_mass x manifold_precision_with_gaps),
+    blurred (every other finite image), and each interval's share of the on-manifold images. The
+    matcher runs once, at the end, so a triangles run is judged at its final evaluation only."""
+    on = metrics.get("manifold_precision", 0.0)
+    gap = metrics.get("gap_mass", 0.0) * metrics.get("manifold_precision_with_gaps", 0.0)
+    nonfinite = metrics.get("nonfinite_fraction", 0.0)
+    mass = [metrics.get(f"mass_{i}", 0.0) for i in range(len(dist.intervals))]
+    total = sum(mass)
+    widths = [hi - lo for lo, hi in dist.intervals]
+    return ({"on_support": on, "gap_mass": gap, "blur_mass": max(0.0, 1 - on - gap - nonfinite),
+             "nonfinite_fraction": nonfinite, "component_mass": [m / total if total else 0.0 for m in mass]},
+            [w / sum(widths) for w in widths])
+

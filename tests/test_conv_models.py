@@ -109,3 +109,5 @@ def test_tiny_run_on_triangles_has_the_triangle_metrics(tmp_path, monkeypatch):
     assert set(rec["skipped"]) >= {"log_prob_mean", "support_precision"}
     assert [h["step"] for h in rec["history"]] == [5, 10] and all(0 <= h["coverage"] <= 1 for h in rec["history"])
     assert len(list((tmp_path / "samples").glob("*.png"))) == 2
+    v = rec["verdict"]                     # judged from the matcher's final placement
+    assert v["judged_at"] == "the final evaluation only" and v["outcome"] != "learned" and v["never_learned"]

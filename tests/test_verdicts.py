@@ -180,3 +180,23 @@ def test_thresholds_from_the_run_config(tmp_path):
         weights = RING4.modes.weights
         assert all({k: h[k] for k in FLAGS} == {k: judge(h, weights, th)[k] for k in FLAGS} for h in history)
     assert strict["outcome"] != "learned" and lax["n_held"] >= strict["n_held"]
+
+
+def test_triangles_are_judged_from_the_matchers_final_placement():
+    from experiments.train import final_verdict
+    from metrics.triangles import final_placement
+    tri = distributions.make("triangles", image_size=16, n_components=2, gap_fraction=0.3)
+    good = {"manifold_precision": 0.95, "manifold_precision_with_gaps": 0.96, "gap_mass": 0.01,
+            "nonfinite_fraction": 0.0, "mass_0": 0.48, "mass_1": 0.47}
+    entry, weights = final_placement(good, tri)
+    assert weights == pytest.approx([0.5, 0.5]) and entry["gap_mass"] == pytest.approx(0.0096)
+    assert entry["blur_mass"] == pytest.approx(1 - 0.95 - 0.0096)
+    assert final_verdict(good, tri, 400, Thresholds())["outcome"] == "learned"
+    one_piece = {**good, "mass_0": 0.95, "mass_1": 0.0}
+    assert final_verdict(one_piece, tri, 400, Thresholds())["outcome"] == "dropped_modes"
+    bridged = {**good, "manifold_precision": 0.5, "manifold_precision_with_gaps": 0.95, "gap_mass": 0.47}
+    v = final_verdict(bridged, tri, 400, Thresholds())
+    assert v["bridged"] and v["outcome"] == "bridged"
+    far = {"manifold_precision": 0.0, "manifold_precision_with_gaps": 0.0, "gap_mass": 0.0, "nonfinite_fraction": 0.0}
+    v = final_verdict(far, tri, 400, Thresholds())        # nothing on the manifold: every piece dropped, all blur
+    assert v["outcome"] == "dropped_modes" and v["blurred"] and v["dropped"] == [0, 1] and v["never_learned"]
