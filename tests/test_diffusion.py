@@ -10,6 +10,7 @@ import torch
 
 import models
 from models.diffusion import schedule
+from test_members import Batches                     # tests/ is on sys.path (conftest.py)
 
 MEAN, COV = torch.tensor([1.0, -2.0]), torch.tensor([[2.0, 0.6], [0.6, 0.5]])
 TRUE = torch.distributions.MultivariateNormal(MEAN, COV)
@@ -20,17 +21,6 @@ def gaussian(*shape: int, seed: int) -> torch.Tensor:
     """Draws [*shape, 2] of TRUE from a seeded generator."""
     z = torch.randn(*shape, 2, generator=torch.Generator().manual_seed(seed))
     return MEAN + z @ torch.linalg.cholesky(COV).T
-
-
-class Batches:
-    def __init__(self, items):
-        self.items = list(items)
-
-    def __iter__(self):
-        return iter(self.items)
-
-    def __len__(self):
-        return len(self.items)
 
 
 def fit(module, steps, per_batch=50, seed=0, x=None):

@@ -7,7 +7,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import zuko
-from test_members import train                      # tests/ is on sys.path (conftest.py)
+from test_members import Batches, train             # tests/ is on sys.path (conftest.py)
 
 import models
 
@@ -26,17 +26,6 @@ def perturbed(dim=3, seeds=(0, 1), double=False, scale=0.5, **cfg):
         for p in flow.parameters():
             p.add_(scale * torch.randn(p.shape, generator=g, dtype=p.dtype))
     return flow
-
-
-class Batches:
-    def __init__(self, items):
-        self.items = list(items)
-
-    def __iter__(self):
-        return iter(self.items)
-
-    def __len__(self):
-        return len(self.items)
 
 
 def test_identity_at_initialisation():
