@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from experiments.snapshots import draw  # noqa: E402
+from experiments.results import representatives  # noqa: E402
 from metrics import registry  # noqa: E402
 
 from .artifacts import load_model, load_samples, real_samples, trial_folder  # noqa: E402
@@ -174,15 +175,6 @@ def _layout(table: pd.DataFrame, metrics) -> tuple[list[str], list[list[str]]]:
     return header, cells
 
 
-def _first_trials(df: pd.DataFrame) -> list[pd.Series]:
-    """Per model, the complete trial with the lowest seed (else any trial)."""
-    out = []
-    for _, g in df.groupby("model", sort=False):
-        ok = g[g["status"] == "complete"]
-        out.append((ok if len(ok) else g).sort_values("seed").iloc[0])
-    return out
-
-
 def _failed(ax, row: pd.Series) -> bool:
     """A failed trial stored no samples or weights: say so in its panel (True) instead."""
     if row.get("status") != "failed":
@@ -208,7 +200,7 @@ def paper_table(df: pd.DataFrame, metrics=("modes_captured", "mode_hq_percent", 
     model's samples (first seed's stored final samples); returns (figure, summary table)."""
     table = summary(df, metrics, paper)
     header, cells = _layout(table, metrics)
-    firsts = _first_trials(df)
+    firsts = representatives(df)
     n = max(1, len(firsts))
     # heights in inches, top to bottom: title and note, the table, the sample panels
     top, rows, panels = 0.7, 0.3 * (len(cells) + 1) + 0.2, 2.9
@@ -257,7 +249,7 @@ def critic_contours(df: pd.DataFrame, metrics=("modes_captured", "mode_hq_percen
     metric table. Reads each trial's model.pt and samples.npz; trains nothing."""
     table = summary(df, metrics)
     header, cells = _layout(table, metrics)
-    firsts = _first_trials(df)
+    firsts = representatives(df)
     n = max(1, len(firsts))
     fig = plt.figure(figsize=(max(10.5, 4.2 * n), 6.2))
     _table_axes(fig.add_axes((0.02, 0.80, 0.96, 0.14)), header, cells)
@@ -303,7 +295,10 @@ def component_table(df: pd.DataFrame, metrics=("gap_mass", "blur_mass", "support
 # ---- mode hopping -------------------------------------------------------------------------------
 
 def histories(df: pd.DataFrame) -> dict[int, list[dict]]:
-    """trial number -> its evaluation history (from the trial's stored result.json)."""
+    """trial number -> its evaluation history (an exported table's ``history`` column, else the
+    trial's stored result.json)."""
+    if "history" in df:
+        return {int(t): h for t, h in zip(df["trial"], df["history"])}
     out = {}
     for _, row in df.iterrows():
         path = Path(str(row["log_dir"])) / "result.json"

@@ -1,21 +1,27 @@
 """Named figures: a registry entry = the sweep configs behind it (full and quick budget) + a plot.
 
-    make("ring_modes", quick=True)   # draws the stored study of experiments/configs/figures/
-                                     # ring_quick.yaml (fig-ring-quick) into figures/ring_modes.
-                                     # {png,pdf,csv}; ``learnlab figures`` runs the sweep first
-                                     # unless it is stored complete (analysis/ never trains)
+    make("ring_modes", quick=True)   # draws the study of experiments/configs/figures/
+                                     # ring_quick.yaml (fig-ring-quick) into figures/quick/
+                                     # ring_modes.{png,pdf,csv}: from the store when it holds the
+                                     # study complete, else from its exported table in results/
+                                     # (analysis/ never trains; ``learnlab figures`` does)
 
 The CSV holds exactly the plotted numbers (one row per cell: value, interval, n, ...). Quick and
 full budgets are separate studies (the config's ``study:``), so neither overwrites the other's
-trials; both write the same figure files, titled with the study they come from. Figures that
-share a config (ring_modes, ring_collapse) share its study and run it once.
+trials, and they draw into separate folders (figures/quick/ and figures/), so a quick run never
+overwrites a committed full-budget figure. Figures that share a config (ring_modes,
+ring_collapse) share its study and run it once. A figure drawn from the store and from the
+study's export (``experiments.results.export``) writes the same CSV.
 """
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from experiments import store
+from experiments.results import EXPORTS, exported, read_export
 
 from . import classics, plots
 from .table import load
@@ -127,10 +133,27 @@ def get(name: str) -> Figure:
 
 
 def study_of(name: str, quick: bool) -> tuple[str, int]:
-    """(study name, number of trials) of a figure's sweep; validates the config."""
+    """(study name, number of trials) of a figure's sweep (its layout; the sweep validates its
+    trials when it runs)."""
+    return _layout(get(name).config(quick))[:2]
+
+
+@functools.lru_cache(maxsize=None)
+def _layout(path: Path) -> tuple[str, int, str]:
     from experiments.sweep_config import load_sweep
-    sweep = load_sweep(get(name).config(quick))
-    return sweep.study, len(sweep.trials)
+    sweep = load_sweep(path, check=False)
+    return sweep.study, len(sweep.trials), json.dumps(sweep.raw)
+
+
+def stale(name: str, quick: bool, exports: Path | str = EXPORTS) -> str | None:
+    """Why the exported table of a figure's study no longer matches the figure's config (the
+    first differing key), or None when it matches or the export records no config."""
+    from experiments.sweep import first_difference
+    study, _, raw = _layout(get(name).config(quick))
+    meta = Path(exports) / f"{study}.json"
+    ran = json.loads(meta.read_text()).get("sweep") if meta.is_file() else None
+    found = None if ran is None else first_difference(ran, json.loads(raw))     # no record: nothing to tell
+    return None if found is None else f"{found[0]}={found[1]!r} where the config now has {found[2]!r}"
 
 
 def stored(study: str, total: int, storage: str | None = None, root: Path | str = store.ROOT) -> int:
@@ -142,16 +165,41 @@ def stored(study: str, total: int, storage: str | None = None, root: Path | str 
         return 0
 
 
+def out_folder(quick: bool, out: Path | str | None = None) -> Path:
+    """Where a figure is written: ``out``, else figures/ (full budget) or figures/quick/."""
+    return Path(out) if out is not None else Path("figures") / ("quick" if quick else "")
+
+
+def source(study: str, total: int, storage: str | None = None, root: Path | str = store.ROOT,
+           exports: Path | str = EXPORTS) -> str | None:
+    """What a study can be drawn from without training: "store" (stored complete, preferred),
+    "table" (its export under ``exports``) or None."""
+    if stored(study, total, storage, root) >= total:
+        return "store"
+    return "table" if exported(study, exports) else None
+
+
 def make(name: str, *, quick: bool = False, storage: str | None = None, root: Path | str = store.ROOT,
-         out: Path | str = "figures") -> list[Path]:
-    """Draw the figure from its stored study into out/NAME.png, .pdf and .csv; returns their paths.
-    Trains nothing: a study not stored complete is a ValueError."""
+         out: Path | str | None = None, exports: Path | str = EXPORTS, table: bool | None = None) -> list[Path]:
+    """Draw the figure into ``out_folder(quick, out)``/NAME.png, .pdf and .csv; returns their paths.
+    Trains nothing. ``table``: None draws from the store when the study is stored complete, else
+    from its exported table; True only from the table, False only from the store; anything else
+    is a one-line ValueError."""
     fig_spec = get(name)
     study, total = study_of(name, quick)
-    if stored(study, total, storage, root) < total:
-        raise ValueError(f"study {study!r} is not stored complete; run `learnlab figures {name}"
-                         f"{' --quick' if quick else ''}` without --no-run")
-    df = load(study, storage, root)
-    fig, table = KINDS[fig_spec.kind](df, **fig_spec.args, title=f"{fig_spec.title}  (study {study})")
-    table.insert(0, "study", study)
-    return plots.save(fig, table, Path(out) / name, formats=("png", "pdf"))
+    where = source(study, total, storage, root, exports) if table is None else ("table" if table else "store")
+    flag = " --quick" if quick else ""
+    if where == "store" and stored(study, total, storage, root) < total:
+        raise ValueError(f"study {study!r} is not stored complete; run `learnlab figures {name}{flag} --rerun`")
+    if where == "table" and not exported(study, exports):
+        raise ValueError(f"study {study!r} has no exported table in {exports}; run `learnlab figures {name}{flag}`")
+    if where == "table" and (why := stale(name, quick, exports)):
+        raise ValueError(f"the exported study {study!r} ran with {why}; `learnlab figures {name}{flag} --rerun` "
+                         "trains the current config")
+    if where is None:
+        raise ValueError(f"study {study!r} is neither stored complete nor exported to {exports}; "
+                         f"run `learnlab figures {name}{flag}` without --no-run")
+    df = load(study, storage, root) if where == "store" else read_export(study, exports)
+    fig, drawn = KINDS[fig_spec.kind](df, **fig_spec.args, title=f"{fig_spec.title}  (study {study})")
+    drawn.insert(0, "study", study)
+    return plots.save(fig, drawn, out_folder(quick, out) / name, formats=("png", "pdf"))

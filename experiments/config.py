@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import copy
+import functools
+import json
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -165,6 +167,15 @@ def _check_train(key: str, value: Any, rule: str) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=256)
+def _checked_data(family: str, knobs) -> tuple[tuple[int, ...], dict]:
+    """(event shape, knobs with defaults) of a family's knobs given as JSON: the distribution is
+    built once to validate them (a sweep's trials share a few data configs; building a curve
+    family takes tens of ms)."""
+    dist = distributions.make(family, **(json.loads(knobs) if isinstance(knobs, str) else knobs))  # every knob
+    return tuple(dist.event_shape), dist.params
+
+
 def validate(config: Mapping) -> dict:
     """Return the config with every default filled in, or raise one ``ValueError`` line naming
     the section, the key, the value and what is allowed."""
@@ -181,9 +192,13 @@ def validate(config: Mapping) -> dict:
     n_train = data.pop("n_train", None)
     if n_train is not None and (isinstance(n_train, bool) or not isinstance(n_train, int) or n_train < 1):
         raise ValueError(f"data: key n_train={n_train!r} is not allowed; expected null or an integer >= 1")
-    dist = distributions.make(family, **data)              # validates every knob
+    try:
+        knobs = json.dumps(data, sort_keys=True)
+    except (TypeError, ValueError):                         # not plain data (e.g. numpy values): no cache
+        knobs = None
+    event_shape, params = _checked_data(family, knobs) if knobs else _checked_data.__wrapped__(family, data)
     model = models.validate_config(dict(section(config, "model") or {"model": "gan"}))
-    models.check_shape(model, dist.event_shape)             # e.g. a conv model on vector data
+    models.check_shape(model, event_shape)             # e.g. a conv model on vector data
     train = dict(section(config, "train"))
     bad = sorted(set(train) - set(TRAIN_KEYS), key=str)
     if bad:
@@ -198,8 +213,8 @@ def validate(config: Mapping) -> dict:
     for where, key, n in (("data", "n_train", n_train), ("model", "batch_size", model["batch_size"]),
                           ("train", "eval_samples", train["eval_samples"]), ("train", "final_real", train["final_real"])):
         if n is not None:                                  # refuse sizes that cannot fit before any work
-            check_fits(where, f"key {key}", n, dist.event_shape)
-    return {"data": {"family": family, "n_train": n_train, **dist.params}, "model": model, "train": train}
+            check_fits(where, f"key {key}", n, event_shape)
+    return {"data": {"family": family, "n_train": n_train, **copy.deepcopy(params)}, "model": model, "train": train}
 
 
 def make_distribution(config: Mapping) -> distributions.Distribution:

@@ -10,10 +10,20 @@ The store holds each trial's key, status, objective and ``log_dir`` (absolute); 
 read from the one record, ``log_dir/result.json`` (:func:`record`). A study on a database shared
 by machines therefore needs their trial folders on a shared file system (or copied next to
 each other) to be tabulated.
+
+:func:`export` writes a study as files that travel without its store (``results/`` of the
+project, committed): ``STUDY.csv.gz`` (this table, less the machine's ``log_dir``),
+``STUDY.history.csv.gz`` (one row per evaluation of every trial: ``trial``, ``step`` and what the
+evaluation recorded, lists as JSON), ``STUDY.json`` (the sweep config, code versions, when) and
+``STUDY.trials/NNNNN/`` (config, final samples and weights, each up to ``CARRY_BYTES``, of each
+model's first complete trial, :func:`representatives`, the one the figures draw). :func:`read_export` reads them back as the
+same table, with ``log_dir`` pointing at the copied folders and each row's ``history``.
 """
 from __future__ import annotations
 
+import datetime
 import json
+import shutil
 from pathlib import Path
 
 import optuna
@@ -22,12 +32,16 @@ import pandas as pd
 from . import store
 
 LEADING = ["trial", "key", "model", "draw", "seed", "status", "reason", "diverged_at", "runtime_s"]
+EXPORTS = Path(__file__).resolve().parent.parent / "results"     # the committed exported studies
+ARTIFACTS = ("config.json", "samples.npz", "model.pt")
+CARRY_BYTES = 1 << 20                # a larger artifact (e.g. PacGAN's 400-wide weights) stays behind
+GZIP = {"method": "gzip", "mtime": 0}                            # the same table gives the same bytes
 
 
 def load_study(study: str, storage: str | None = None, root: Path | str = store.ROOT) -> optuna.Study:
     if storage is None and not (store.study_folder(study, root) / "journal.log").is_file():
-        raise ValueError(f"study {study!r} not found: no {store.study_folder(study, root) / 'journal.log'}; "
-                         "run `learnlab sweep` first or pass --storage")
+        raise ValueError(f"study {study!r} not found: no {(store.study_folder(study, root) / 'journal.log').absolute()}; "
+                         "run `learnlab sweep` first, pass --storage, or set LEARNLAB_ROOT to the folder of the studies")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         return optuna.load_study(study_name=study, storage=store.open_storage(study, storage, root))
@@ -45,30 +59,111 @@ def record(trial) -> dict:
                          "records live in the trial folders of the machine that ran them") from None
 
 
-def results(study: str, storage: str | None = None, root: Path | str = store.ROOT) -> pd.DataFrame:
-    """The tidy table of ``study`` (what ``learnlab results`` prints and analysis/ reads)."""
-    opt = load_study(study, storage, root)
-    rows = []
-    for t in opt.get_trials(deepcopy=False):
-        if not store.is_done(t):
-            continue
-        a = {**record(t), **t.user_attrs}
-        key = json.loads(a["key"])
-        row = {"trial": t.number, "key": a["key"], "model": key.pop("model"), "draw": key.pop("draw"),
-               "seed": key.pop("seed"), **key}
-        row.update({p: v for p, v in t.params.items() if p not in row and p not in ("model", "seed")})
-        row.update(status=a["status"], reason=a.get("reason"), diverged_at=a.get("diverged_at"),
-                   runtime_s=a.get("runtime_s"), code_version=a.get("code_version"), log_dir=a.get("log_dir"))
-        row.update(a.get("metrics") or {})
-        row.update({f"trait.{k}": v for k, v in (a.get("traits") or {}).items()})
-        for k, v in (a.get("verdict") or {}).items():
-            if isinstance(v, dict):
-                row.update({f"verdict.{k}.{kk}": vv for kk, vv in v.items()})
-            elif not isinstance(v, list):
-                row[f"verdict.{k}"] = v
-        rows.append(row)
+def _done(opt: optuna.Study):
+    """(trial, its record merged with the trial's attributes) for every done trial, by number."""
+    for t in sorted(opt.get_trials(deepcopy=False), key=lambda t: t.number):
+        if store.is_done(t):
+            yield t, {**record(t), **t.user_attrs}
+
+
+def _row(t, a: dict) -> dict:
+    key = json.loads(a["key"])
+    row = {"trial": t.number, "key": a["key"], "model": key.pop("model"), "draw": key.pop("draw"),
+           "seed": key.pop("seed"), **key}
+    row.update({p: v for p, v in t.params.items() if p not in row and p not in ("model", "seed")})
+    row.update(status=a["status"], reason=a.get("reason"), diverged_at=a.get("diverged_at"),
+               runtime_s=a.get("runtime_s"), code_version=a.get("code_version"), log_dir=a.get("log_dir"))
+    row.update(a.get("metrics") or {})
+    row.update({f"trait.{k}": v for k, v in (a.get("traits") or {}).items()})
+    for k, v in (a.get("verdict") or {}).items():
+        if isinstance(v, dict):
+            row.update({f"verdict.{k}.{kk}": vv for kk, vv in v.items()})
+        elif not isinstance(v, list):
+            row[f"verdict.{k}"] = v
+    return row
+
+
+def _table(rows: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=LEADING)
-    df = df.sort_values("trial").reset_index(drop=True)
     return df[[c for c in LEADING if c in df] + [c for c in df.columns if c not in LEADING]]
+
+
+def results(study: str, storage: str | None = None, root: Path | str = store.ROOT) -> pd.DataFrame:
+    """The tidy table of ``study`` (what ``learnlab results`` prints and analysis/ reads)."""
+    return _table([_row(t, a) for t, a in _done(load_study(study, storage, root))])
+
+
+def representatives(df: pd.DataFrame) -> list[pd.Series]:
+    """Per model (in table order), the complete trial with the lowest seed, else its first trial:
+    the run whose samples a figure shows and whose folder an export carries."""
+    out = []
+    for _, g in df.groupby("model", sort=False):
+        ok = g[g["status"] == "complete"]
+        out.append((ok if len(ok) else g).sort_values(["seed", "trial"]).iloc[0])
+    return out
+
+
+def export(study: str, out: Path | str = EXPORTS, storage: str | None = None,
+           root: Path | str = store.ROOT) -> list[Path]:
+    """Write ``study`` as travelling files under ``out`` (module docstring); returns their paths."""
+    opt = load_study(study, storage, root)
+    done = list(_done(opt))
+    if not done:
+        raise ValueError(f"study {study!r} has no done trials to export")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = _table([_row(t, a) for t, a in done])
+    evals = [{"trial": t.number, **{k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in h.items()}}
+             for t, a in done for h in a.get("history") or []]
+    paths = [out / f"{study}.csv.gz", out / f"{study}.history.csv.gz", out / f"{study}.json"]
+    table.drop(columns=["log_dir"]).to_csv(paths[0], index=False, compression=GZIP)
+    pd.DataFrame(evals, columns=["trial", "step"] if not evals else None).to_csv(paths[1], index=False,
+                                                                                  compression=GZIP)
+    meta = {"study": study, "rows": len(table), "trials": len(opt.trials), "sweep": opt.user_attrs.get("sweep"),
+            "code_versions": sorted({str(v) for v in table["code_version"].dropna()}),
+            "exported": datetime.date.today().isoformat(), "trials_carried": []}
+    folders = out / f"{study}.trials"
+    shutil.rmtree(folders, ignore_errors=True)
+    for row in representatives(table):
+        src = Path(str(row["log_dir"]))
+        files = [src / f for f in ARTIFACTS if (src / f).is_file() and (src / f).stat().st_size <= CARRY_BYTES]
+        if files:
+            dest = folders / f"{int(row['trial']):05d}"
+            dest.mkdir(parents=True)
+            for f in files:
+                shutil.copyfile(f, dest / f.name)
+            meta["trials_carried"].append(int(row["trial"]))
+    paths[2].write_text(json.dumps(meta, indent=1, default=str) + "\n")
+    return paths + ([folders] if folders.is_dir() else [])
+
+
+def exported(study: str, folder: Path | str = EXPORTS) -> bool:
+    return (Path(folder) / f"{study}.csv.gz").is_file()
+
+
+def read_export(study: str, folder: Path | str = EXPORTS) -> pd.DataFrame:
+    """An exported study read back: the table of :func:`results`, ``log_dir`` set to the carried
+    trial folder (None for the others) and ``history`` to each trial's evaluations (list of dicts)."""
+    folder = Path(folder)
+    if not exported(study, folder):
+        raise ValueError(f"study {study!r} is not exported: no {folder / (study + '.csv.gz')}; "
+                         f"run `learnlab export {study}` where it is stored")
+    df = pd.read_csv(folder / f"{study}.csv.gz")
+    carried = folder / f"{study}.trials"
+    df["log_dir"] = [str(carried / f"{t:05d}") if (carried / f"{t:05d}").is_dir() else None for t in df["trial"]]
+    hist = folder / f"{study}.history.csv.gz"
+    evals = pd.read_csv(hist) if hist.is_file() else pd.DataFrame(columns=["trial", "step"])
+    by_trial = {int(t): [{k: _json(v) for k, v in e.items() if k != "trial" and not _missing(v)}
+                         for e in g.to_dict("records")] for t, g in evals.groupby("trial")}
+    df["history"] = [by_trial.get(int(t), []) for t in df["trial"]]
+    return df
+
+
+def _missing(v) -> bool:
+    return isinstance(v, float) and v != v
+
+
+def _json(v):
+    return json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v

@@ -47,7 +47,8 @@ from optuna.trial import TrialState
 
 from . import optuna_api as api
 
-ROOT = Path("lightning_logs")
+ROOT = Path(os.environ.get("LEARNLAB_ROOT") or "lightning_logs")   # where studies live; set the variable
+                                                                     # (an absolute path) to find them from anywhere
 _SCHEMA_LOCK = 0x1EA2_0B1E           # advisory lock id for creating Optuna's tables
 HOST = socket.gethostname()
 CLAIM_GRACE = 30.0    # seconds a claimed trial may lack its first heartbeat (it is written at once)

@@ -58,12 +58,15 @@ def test_quick_ring_figure_end_to_end(tmp_path, monkeypatch, capsys):
     for name in ("ring_modes", "ring_collapse"):
         fig = figures.FIGURES[name]
         monkeypatch.setitem(figures.FIGURES, name, dataclasses.replace(fig, quick=str(tiny_quick(tmp_path))))
-    assert main(["figures", "ring_modes", "--quick", "--no-progress"]) == 0
+    assert main(["figures", "ring_modes", "--quick", "--no-progress"]) == 2       # results/ ran another config
+    assert "ran with models.gan.g_width=64 where the config now has 16; " in capsys.readouterr().err
+    assert main(["figures", "ring_modes", "--quick", "--no-progress", "--rerun"]) == 0
+    quick = tmp_path / "figures" / "quick"                      # never over the full-budget figures
     for ext in ("png", "pdf", "csv"):
-        assert (tmp_path / "figures" / f"ring_modes.{ext}").stat().st_size > 0
+        assert (quick / f"ring_modes.{ext}").stat().st_size > 0
     df = results("fig-ring-quick")
     assert len(df) == 16 and set(df["model"]) == {"gan", "vae", "flow", "diffusion"}
-    csv = pd.read_csv(tmp_path / "figures" / "ring_modes.csv")
+    csv = pd.read_csv(quick / "ring_modes.csv")
     assert len(csv) == 16 and set(csv["study"]) == {"fig-ring-quick"}
     for _, r in csv.iterrows():        # each plotted number is the mean of its complete seeds
         cell = df[(df["model"] == r["model"]) & (df["data.n_modes"] == r["n_modes"])
@@ -73,7 +76,7 @@ def test_quick_ring_figure_end_to_end(tmp_path, monkeypatch, capsys):
         assert r["n"] == len(cell) and r["n_total"] == 1
     # the second figure shares the study: nothing is trained again
     assert main(["figures", "ring_collapse", "--quick", "--no-progress", "--no-run"]) == 0
-    rate = pd.read_csv(tmp_path / "figures" / "ring_collapse.csv")
+    rate = pd.read_csv(quick / "ring_collapse.csv")
     assert rate["value"].between(0, 1).all() and (rate["lo"] <= rate["value"]).all()
     assert len(results("fig-ring-quick")) == 16
     # onset and samples of the same study (trial 0 had no snapshots: its stored final samples are drawn)
@@ -81,4 +84,18 @@ def test_quick_ring_figure_end_to_end(tmp_path, monkeypatch, capsys):
     assert main(["plot", "samples", "fig-ring-quick", "--trial", "0", "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "onset.png").is_file() and (tmp_path / "s.png").stat().st_size > 0
     out = capsys.readouterr().out
-    assert "ring_modes: wrote figures/ring_modes.png" in out
+    assert "ring_modes: drew the stored study fig-ring-quick; wrote figures/quick/ring_modes.png" in out
+    assert not (tmp_path / "figures" / "ring_modes.png").exists()
+    # the study exported and read back is the same table, and draws the same figure
+    from experiments.results import export, read_export
+    export("fig-ring-quick", tmp_path / "exports")
+    back, stored = read_export("fig-ring-quick", tmp_path / "exports"), results("fig-ring-quick")
+    cols = [c for c in stored.columns if c != "log_dir"]
+    def plain(d):                                               # a CSV has no None, only empty cells
+        return d[cols].astype(object).where(d[cols].notna(), None)
+    pd.testing.assert_frame_equal(plain(back), plain(stored), check_dtype=False)
+    assert [len(h) for h in back["history"]] == [3] * 16 and back["history"][0][0]["step"] == 100
+    carried = back.dropna(subset=["log_dir"])                   # each model's first run travels with its samples
+    assert sorted(carried["model"]) == ["diffusion", "flow", "gan", "vae"] and (carried["seed"] == 0).all()
+    figures.make("ring_modes", quick=True, exports=tmp_path / "exports", table=True, out=tmp_path / "t")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "t" / "ring_modes.csv"), csv)

@@ -1,0 +1,55 @@
+"""Results travel with the code: every committed figure is redrawn from the exported studies in
+results/ alone (no store, no training) into the same CSV of plotted numbers."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import figures
+from experiments.results import EXPORTS, exported
+from learnlab.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = sorted((ROOT / "figures").glob("*.csv")) + sorted((ROOT / "figures" / "quick").glob("*.csv"))
+NAMED = [p for p in COMMITTED if p.stem in figures.FIGURES]
+
+
+def same_numbers(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    if list(a.columns) != list(b.columns) or len(a) != len(b):
+        return False
+    for c in a.columns:
+        x, y = a[c], b[c]
+        if x.dtype.kind in "fi" and y.dtype.kind in "fi":
+            if not np.allclose(x, y, rtol=1e-9, atol=0, equal_nan=True):
+                return False
+        elif not (x.astype(str) == y.astype(str)).all():
+            return False
+    return True
+
+
+def test_every_committed_named_figure_has_its_study_exported():
+    assert len(NAMED) >= 20
+    missing = [f"{p.parent.name}/{p.name}" for p in NAMED if not exported(pd.read_csv(p)["study"].iloc[0])]
+    assert not missing, f"committed figures whose study is not in results/: {missing}"
+
+
+@pytest.mark.parametrize("path", NAMED, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_committed_figure_redraws_from_results(path, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)                                 # no lightning_logs/ here: nothing stored
+    quick = path.parent.name == "quick"
+    study = pd.read_csv(path)["study"].iloc[0]
+    assert study.endswith("-quick") == quick                    # quick figures live apart from full ones
+    assert main(["figures", path.stem, "--no-run", "--out", "out"] + (["--quick"] if quick else [])) == 0
+    assert f"drew the exported table {EXPORTS.name}/{study}.csv.gz" in capsys.readouterr().out
+    assert same_numbers(pd.read_csv(tmp_path / "out" / path.name), pd.read_csv(path))
+    assert (tmp_path / "out" / f"{path.stem}.png").stat().st_size > 0
+    assert not (tmp_path / "lightning_logs").exists()           # nothing was trained or stored
+
+
+def test_figures_without_a_store_or_table_say_how_to_get_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="neither stored complete nor exported"):
+        figures.make("ring_modes", exports=tmp_path / "none")
+    assert main(["figures", "ring_modes", "--rerun", "--no-run"]) == 2
+    assert "--rerun trains and --no-run never does" in capsys.readouterr().err
