@@ -246,7 +246,8 @@ def critic_contours(df: pd.DataFrame, metrics=("modes_captured", "mode_hq_percen
                     lim: float = 3.0, title: str = ""):
     """Per model (first complete seed): its stored final samples (orange) and real samples (blue)
     over its stored critic's output on a [-lim, lim]^2 grid (the WGAN-GP paper's plots), and the
-    metric table. Reads each trial's model.pt and samples.npz; trains nothing."""
+    metric table. Reads each trial's model.pt and samples.npz; trains nothing. A folder without
+    weights (an exported study carries none over 1 MiB) draws the samples without contours."""
     table = summary(df, metrics)
     header, cells = _layout(table, metrics)
     firsts = representatives(df)
@@ -258,8 +259,9 @@ def critic_contours(df: pd.DataFrame, metrics=("modes_captured", "mode_hq_percen
         if _failed(ax, row):
             continue
         folder = trial_folder(row)
-        module, fake, real = load_model(folder), load_samples(folder)["fake"], real_samples(folder)
-        xx, yy, c = critic_grid(module, lim)
+        fake, real = load_samples(folder)["fake"], real_samples(folder)
+        carried = (folder / "model.pt").is_file()           # an export carries weights up to 1 MiB only
+        xx, yy, c = critic_grid(load_model(folder), lim) if carried else (None, None, None)
         if c is not None:
             cs = ax.contourf(xx, yy, c, levels=20, cmap="coolwarm", alpha=0.8)
             fig.colorbar(cs, ax=ax, fraction=0.046, pad=0.02)
@@ -268,8 +270,9 @@ def critic_contours(df: pd.DataFrame, metrics=("modes_captured", "mode_hq_percen
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
-        what = "critic output" if c is not None else "no critic contours"
-        loss = f", {module.config['loss']}" if "loss" in module.config else ""
+        what = "critic output" if c is not None else "no critic contours" + ("" if carried else " (weights not exported)")
+        model = json.loads((folder / "config.json").read_text()).get("model", {})
+        loss = f", {model['loss']}" if "loss" in model else ""
         ax.set_title(f"{row['model']} (seed {row['seed']}{loss}): {what}", fontsize=8)
         ax.legend(fontsize=6, loc="upper right", markerscale=4)
     fig.suptitle(title, fontsize=10)

@@ -30,7 +30,7 @@ import pandas as pd
 import yaml
 
 from experiments import store
-from experiments.results import load_study, results
+from experiments.results import EXPORTS, exported, load_study, read_export, results
 from metrics.registry import direction
 
 from .artifacts import locate
@@ -55,9 +55,30 @@ def load(study: str, storage: str | None = None, root: Path | str = store.ROOT) 
     return df
 
 
-def grid_axes(study: str, storage: str | None = None, root: Path | str = store.ROOT) -> list[str]:
-    """The grid axes of a stored study's sweep config (``data.n_modes``, ...), in config order."""
-    return list((load_study(study, storage, root).user_attrs.get("sweep") or {}).get("grid") or {})
+def study_table(study: str, storage: str | None = None, root: Path | str = store.ROOT,
+                exports: Path | str = EXPORTS) -> pd.DataFrame:
+    """The table of a study wherever it is: stored (``load``), else exported (results/,
+    ``experiments.results.read_export``); one ValueError line naming both places otherwise."""
+    try:
+        return load(study, storage, root)
+    except ValueError as err:
+        if storage is None and exported(study, exports):
+            return read_export(study, exports)
+        raise ValueError(f"{err}; nor is it exported to {Path(exports) / (study + '.csv.gz')}") from None
+
+
+def grid_axes(study: str, storage: str | None = None, root: Path | str = store.ROOT,
+              exports: Path | str = EXPORTS) -> list[str]:
+    """The grid axes of a study's sweep config (``data.n_modes``, ...), in config order, from its
+    store or else its export."""
+    try:
+        sweep = load_study(study, storage, root).user_attrs.get("sweep")
+    except ValueError:
+        meta = Path(exports) / f"{study}.json"
+        if storage is not None or not meta.is_file():
+            raise
+        sweep = json.loads(meta.read_text()).get("sweep")
+    return list((sweep or {}).get("grid") or {})
 
 
 def resolve(df: pd.DataFrame, name: str) -> str:

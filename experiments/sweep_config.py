@@ -40,7 +40,18 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from .config import SECTIONS, read_yaml, section, validate
 
 MAX_TRIALS = 100_000         # a sweep's trials are laid out and validated up front
-TOP_KEYS = ("study", "data", "model", "models", "train", "grid", "seeds", "search", "objective", "ensemble")
+TOP_KEYS = {                  # key: meaning (learnlab keys sweep)
+    "study": "the study's name (letters, digits, '.', '_', '-'); default: the file's name",
+    "data": "the data section of the run config (family and knobs; learnlab show --list)",
+    "model": "one model's section (learnlab keys gan|vae|flow|diffusion); or give models",
+    "models": "named model sections, name -> section, each a facet of the results",
+    "train": "the train section (learnlab keys train)",
+    "grid": "SECTION.KEY -> list, or {low, high, num[, log]}: the axes of the grid (knobs or hyper-parameters)",
+    "seeds": "an integer n (seeds 0..n-1) or a list of distinct seeds; default 1",
+    "search": "{budget, seed, space}: hyper-parameter draws, the same in every cell; space per model name or common",
+    "objective": "{metric, direction}: the metric Optuna records (learnlab metrics --list)",
+    "ensemble": "trials trained together as one batched module (1 = one at a time); default 1",
+}
 
 
 @dataclass(frozen=True)

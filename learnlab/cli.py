@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "plot": "heatmaps, curves, verdict rates and onsets, samples of a stored study (PNG + CSV of the numbers)",
     "figures": "the lab's named figures: run their sweeps (--quick: a few minutes) and draw them",
     "metrics": "the glossary: every metric and verdict, what it needs and which way is better",
+    "keys": "every config key of a model kind (gan, vae, flow, diffusion), of train or of a sweep",
 }
 
 
@@ -37,6 +38,9 @@ def run(main: Callable[[Sequence[str]], int | None], argv: Sequence[str], prog: 
     except ValueError as err:
         print(f"{prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
+    except BrokenPipeError:                 # output piped into `head` that has read enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def output_folder(path: str, flag: str, *, file: bool = False) -> Path:

@@ -52,7 +52,7 @@ def main(argv: Sequence[str]) -> int:
     from analysis import plots, table
     from analysis.samples import samples
     none = lambda v: None if v in (None, "none", "") else v  # noqa: E731
-    df = table.where(table.load(args.study, args.storage), args.where)
+    df = table.where(table.study_table(args.study, args.storage), args.where)     # stored, else results/
     if df.empty:
         raise ValueError(f"study {args.study!r} has no finished trials yet")
     need = {"heatmap": ("x", "y"), "curve": ("x",), "samples": ("trial",)}.get(args.kind, ())

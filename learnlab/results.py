@@ -1,17 +1,58 @@
-"""`learnlab results STUDY [--storage URL] [--csv PATH]`: one tidy row per trial (the table
-analysis/ reads): knobs, hyper-parameters, seed, status, every metric, traits, verdict."""
+"""`learnlab results STUDY [--columns PATTERNS] [--summary] [--csv PATH] [--storage URL]`: one tidy
+row per trial (the table analysis/ reads): knobs, hyper-parameters, seed, status, every metric,
+traits, verdict. The study is read from the store ($LEARNLAB_ROOT, default lightning_logs/), else
+from its export in results/.
+
+    learnlab results fig-ring-quick --columns model,data.*,seed,modes_captured*,verdict.outcome
+    learnlab results fig-ring-quick --summary      # per model and grid cell: runs, objective, outcomes
+"""
 from __future__ import annotations
 
+import argparse
+import fnmatch
 import sys
 from typing import Sequence
 
 from .cli import Parser
 
 
+def select(df, patterns: str):
+    """The columns matching comma-separated shell patterns, in the order asked; one line naming
+    a pattern that matches nothing."""
+    cols = []
+    for pat in (p.strip() for p in patterns.split(",") if p.strip()):
+        hit = [c for c in df.columns if fnmatch.fnmatchcase(c, pat) and c not in cols]
+        if not hit and not any(fnmatch.fnmatchcase(c, pat) for c in cols):
+            raise ValueError(f"--columns {pat!r} matches no column; columns are e.g. "
+                             f"{', '.join(list(df.columns)[:12])}, ... (see --csv for all)")
+        cols += hit
+    return df[cols]
+
+
+def summary(df, axes: list[str], metric: str | None):
+    """One row per model and grid cell: runs, complete, diverged, failed, the objective's mean
+    and the runs' outcomes (metrics.verdicts), counted."""
+    import pandas as pd
+    keys = ["model", *[a for a in axes if a in df]]
+    rows = []
+    for key, g in df.groupby(keys, sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        row = dict(zip(keys, key), runs=len(g), complete=int((g["status"] == "complete").sum()),
+                   diverged=int((g["status"] == "diverged").sum()), failed=int((g["status"] == "failed").sum()))
+        if metric and metric in g:
+            row[f"{metric} (mean)"] = pd.to_numeric(g[metric], errors="coerce").mean()
+        if "verdict.outcome" in g:
+            row["outcomes"] = ", ".join(f"{k} {v}" for k, v in g["verdict.outcome"].value_counts().items())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def main(argv: Sequence[str]) -> int:
-    p = Parser(prog="learnlab results", description=__doc__)
+    p = Parser(prog="learnlab results", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("study")
-    p.add_argument("--storage", help="database URL (default: lightning_logs/STUDY/journal.log)")
+    p.add_argument("--storage", help="database URL (default: the embedded store, else results/)")
+    p.add_argument("--columns", help="comma-separated column names or patterns (e.g. model,seed,verdict.*)")
+    p.add_argument("--summary", action="store_true", help="one row per model and grid cell instead of per run")
     p.add_argument("--csv", help="write the table to this CSV file")
     args = p.parse_args(argv)
     from experiments.sweep_config import check_study
@@ -20,15 +61,33 @@ def main(argv: Sequence[str]) -> int:
     if args.csv:
         output_file(args.csv, "--csv")
     import pandas as pd
-    from experiments.results import results
-    df = results(args.study, args.storage)
+    from analysis.table import grid_axes, study_table
+    df = study_table(args.study, args.storage)
+    if args.summary:
+        axes = grid_axes(args.study, args.storage)
+        metric = _objective(args.study, args.storage)
+        df = summary(df, axes, metric)
+    if args.columns:
+        df = select(df, args.columns)
     if args.csv:
         df.to_csv(args.csv, index=False)
         print(f"wrote {len(df)} rows to {args.csv}")
     else:
-        with pd.option_context("display.max_columns", 12, "display.width", 160):
-            print(df.drop(columns=["key", "log_dir", "code_version"], errors="ignore").to_string(max_rows=60))
+        with pd.option_context("display.max_columns", 12 if not (args.columns or args.summary) else None,
+                               "display.width", 160, "display.max_colwidth", 60):
+            print(df.drop(columns=["key", "log_dir", "code_version", "history"], errors="ignore").to_string(max_rows=60))
     return 0
+
+
+def _objective(study: str, storage: str | None) -> str | None:
+    import json
+    from experiments.results import EXPORTS, load_study
+    try:
+        return load_study(study, storage).user_attrs.get("metric")
+    except ValueError:
+        meta = EXPORTS / f"{study}.json"
+        return ((json.loads(meta.read_text()).get("sweep") or {}).get("objective") or {}).get("metric") \
+            if meta.is_file() else None
 
 
 if __name__ == "__main__":

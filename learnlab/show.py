@@ -1,4 +1,4 @@
-"""`learnlab show FAMILY --KNOB VALUE ... --out FILE.png`: see a distribution before sweeping it.
+"""`learnlab show FAMILY --KNOB VALUE ... [--out FILE.png]`: a distribution's traits, and its samples drawn.
 
 `learnlab show --list` prints every family with its knobs (type, allowed values, meaning).
 """
@@ -50,7 +50,7 @@ def main(argv: Sequence[str]) -> int:
     p = Parser(prog="learnlab show", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("family", nargs="?", help="family name (see --list)")
-    p.add_argument("--out", help="PNG file to write")
+    p.add_argument("--out", help="PNG file to draw the samples into (without it: the traits only)")
     p.add_argument("--n", type=int, default=2000, help="number of samples to draw (default 2000)")
     p.add_argument("--sample-seed", type=int, default=0, help="seed of the drawn samples (default 0)")
     p.add_argument("--list", action="store_true", help="list the families and their knobs")
@@ -65,20 +65,19 @@ def main(argv: Sequence[str]) -> int:
         return 0
     if not args.family:
         raise ValueError("a family name is required (learnlab show --list shows them)")
-    if not args.out:
-        raise ValueError("--out FILE.png is required")
-    from .cli import output_folder
-    output_folder(args.out, "--out", file=True)           # its folder is made if missing
+    if args.out:
+        from .cli import output_folder
+        output_folder(args.out, "--out", file=True)       # its folder is made if missing
     if args.n < 1:
         raise ValueError(f"--n={args.n} is not allowed; expected an integer >= 1")
     dist = distributions.make(args.family, **parse_knobs(args.family, rest))
     check_fits(args.family, "--n", args.n, dist.event_shape)
-    from analysis.show import plot_distribution
-    path = plot_distribution(dist, args.out, n=args.n, seed=args.sample_seed)
     print(f"{dist!r}")
     for k, v in dist.traits.items():
         print(f"  {k:22s} {v:.6g}")
-    print(f"wrote {path}")
+    if args.out:
+        from analysis.show import plot_distribution
+        print(f"wrote {plot_distribution(dist, args.out, n=args.n, seed=args.sample_seed)}")
     return 0
 
 

@@ -43,3 +43,12 @@ def test_list_describes_knobs(capsys):
     assert main(["show", "--list"]) == 0
     text = capsys.readouterr().out
     assert "mixture:" in text and "--gap_fraction" in text and "number of mixture components" in text
+
+
+def test_show_without_out_prints_the_traits_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["show", "mixture", "--layout", "ring", "--n_modes", "8", "--std=0.01"]) == 0
+    text = capsys.readouterr().out
+    assert "n_modes                8" in text and "wrote" not in text and not list(tmp_path.iterdir())
+    assert main(["show", "mixture", "--n_modes", "0"]) == 2           # a knob error is itself, not "--out"
+    assert "n_modes=0 is not allowed" in capsys.readouterr().err

@@ -1,0 +1,77 @@
+"""What a researcher uses outside the sweep: `learnlab keys`, `learnlab results --columns /
+--summary`, and the notebook API (`import learnlab`), from any working directory."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import models
+from experiments.config import TRAIN_KEYS
+from experiments.sweep_config import TOP_KEYS
+from learnlab.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("section", ["gan", "vae", "flow", "diffusion", "train", "sweep"])
+def test_keys_lists_every_key_with_its_meaning(section, capsys):
+    assert main(["keys", section]) == 0
+    out = capsys.readouterr().out
+    names = {"train": TRAIN_KEYS, "sweep": TOP_KEYS}.get(section) or models.keys(section)
+    heads = [line.split()[0] for line in out.splitlines() if line and not line.startswith(" ")]
+    assert heads == list(names)
+    if section == "train":                                          # rules in words, not their codes
+        assert "eval_every         default 250; an integer >= 1" in out and "int>=" not in out
+    if section == "gan":
+        assert "wgan_gp" in out and "gradient-penalty weight" in out
+
+
+def test_keys_refuses_an_unknown_section(capsys):
+    assert main(["keys", "gann"]) == 2
+    assert "invalid choice: 'gann'" in capsys.readouterr().err
+
+
+def test_results_from_the_exported_study_anywhere(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)                                     # no store here: results/ is read
+    assert main(["results", "fig-veegan-ring", "--columns", "model,seed,modes_captured,verdict.outcome",
+                 "--csv", "t.csv"]) == 0
+    t = pd.read_csv("t.csv")
+    assert list(t.columns) == ["model", "seed", "modes_captured", "verdict.outcome"] and len(t) == 5
+    assert main(["results", "fig-ring-quick", "--summary", "--csv", "s.csv"]) == 0
+    s = pd.read_csv("s.csv")
+    full = pd.read_csv(ROOT / "results" / "fig-ring-quick.csv.gz")
+    assert len(s) == full.groupby(["model", "data.n_modes", "data.separation"]).ngroups
+    assert s["runs"].sum() == len(full) and (s["runs"] == s["complete"] + s["diverged"] + s["failed"]).all()
+    one = s[(s["model"] == "gan") & (s["data.n_modes"] == 8) & (s["data.separation"] == 6.0)].iloc[0]
+    cell = full[(full["model"] == "gan") & (full["data.n_modes"] == 8) & (full["data.separation"] == 6.0)]
+    assert one["modes_captured_fraction (mean)"] == pytest.approx(cell["modes_captured_fraction"].mean())
+    counts = dict(part.rsplit(" ", 1) for part in one["outcomes"].split(", "))
+    assert {k: int(v) for k, v in counts.items()} == cell["verdict.outcome"].value_counts().to_dict()
+    capsys.readouterr()
+    assert main(["results", "fig-ring-quick", "--columns", "nope*"]) == 2
+    assert "--columns 'nope*' matches no column" in capsys.readouterr().err
+
+
+def test_notebook_api_is_lazy_and_reads_studies_from_anywhere(tmp_path):
+    code = ("import sys, learnlab; assert 'torch' not in sys.modules; "
+            "df = learnlab.study_table('fig-veegan-ring'); fig, cells = learnlab.heatmap("
+            "learnlab.study_table('fig-ring-quick'), 'n_modes', 'separation', 'modes_captured_fraction'); "
+            "learnlab.save(fig, cells, 'h.png'); print(len(df), len(cells), sorted(learnlab.__all__)[:3])")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[0] == "5 36 ['aggregate', 'curve', 'export']"
+    assert (tmp_path / "h.png").stat().st_size > 0 and (tmp_path / "h.csv").is_file()
+    with pytest.raises(AttributeError, match="the API is aggregate"):
+        import learnlab
+        learnlab.nope
+
+
+def test_learnlab_root_finds_a_stored_study_from_another_folder(tmp_path):
+    code = "from experiments import store; print(store.ROOT)"
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "LEARNLAB_ROOT": str(tmp_path / "studies")}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env=env)
+    assert proc.stdout.strip() == str(tmp_path / "studies")
