@@ -47,6 +47,7 @@ from experiments.snapshots import draw  # noqa: E402
 from experiments.results import representatives  # noqa: E402
 from metrics import registry  # noqa: E402
 
+from .plots import wrap  # noqa: E402
 from .artifacts import load_model, load_samples, real_samples, trial_folder  # noqa: E402
 
 NIP = "not in paper"
@@ -286,7 +287,7 @@ def gap_curve(df: pd.DataFrame, x: str = "n_components", title: str = ""):
     blur beside the pieces, which is ``blur_mass``) against ``x``, one line per model with a
     bootstrap band (``analysis.plots.curve``); returns (figure, table)."""
     from .plots import curve
-    fig, table = curve(derived(df), x, "gap_mass", hue="model", title=textwrap.fill(title, 60, break_on_hyphens=False))
+    fig, table = curve(derived(df), x, "gap_mass", hue="model", title=wrap(title, 60))
     return fig, table
 
 

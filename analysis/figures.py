@@ -165,6 +165,35 @@ def stored(study: str, total: int, storage: str | None = None, root: Path | str 
         return 0
 
 
+def _net(m: dict) -> str:
+    """A model section's networks in a few characters: 'GAN 2x64', 'flow 6 layers x 128'."""
+    kind = m.get("model", "gan")
+    if m.get("arch") in ("conv", "graph"):
+        return f"{m['arch']} {kind.upper() if kind in ('gan', 'vae') else kind}"
+    if kind == "gan":
+        return f"GAN {m.get('g_depth', '?')}x{m.get('g_width', '?')}"
+    if kind == "vae":
+        return f"VAE {m.get('enc_depth', '?')}x{m.get('enc_width', '?')}"
+    if kind == "flow":
+        return f"flow {m.get('layers', '?')} layers of {m.get('depth', '?')}x{m.get('width', '?')}"
+    return f"{kind} {m.get('depth', '?')}x{m.get('width', '?')}"
+
+
+def budget(raw: dict) -> str:
+    """One line saying what a figure's study spent: steps, batch, seeds, nets, learning rates."""
+    models = raw.get("models") or {"model": raw.get("model") or {}}
+    seeds = raw.get("seeds", 1)
+    search = raw.get("search") or {}
+    nets = list(dict.fromkeys(_net(m) for m in models.values()))          # in config order, once each
+    n = seeds if isinstance(seeds, int) else len(seeds)
+    tuned = (f"learning rates tuned: best of {search['budget']} draws per cell" if search.get("budget", 1) > 1
+             else "learning rates fixed")
+    batch = sorted({m.get("batch_size") for m in models.values() if m.get("batch_size")})
+    return (f"budget: {raw.get('train', {}).get('steps', '?')} steps"
+            + (f" of batch {'/'.join(map(str, batch))}" if batch else "")
+            + f", {n} seed{'s' if n != 1 else ''} a cell; nets {', '.join(nets)}; {tuned}")
+
+
 def out_folder(quick: bool, out: Path | str | None = None) -> Path:
     """Where a figure is written: ``out``, else figures/ (full budget) or figures/quick/."""
     return Path(out) if out is not None else Path("figures") / ("quick" if quick else "")
@@ -200,6 +229,7 @@ def make(name: str, *, quick: bool = False, storage: str | None = None, root: Pa
         raise ValueError(f"study {study!r} is neither stored complete nor exported to {exports}; "
                          f"run `learnlab figures {name}{flag}` without --no-run")
     df = load(study, storage, root) if where == "store" else read_export(study, exports)
-    fig, drawn = KINDS[fig_spec.kind](df, **fig_spec.args, title=f"{fig_spec.title}  (study {study})")
+    title = f"{fig_spec.title}  (study {study})\n{budget(json.loads(_layout(fig_spec.config(quick))[2]))}"
+    fig, drawn = KINDS[fig_spec.kind](df, **fig_spec.args, title=title)
     drawn.insert(0, "study", study)
     return plots.save(fig, drawn, out_folder(quick, out) / name, formats=("png", "pdf"))

@@ -12,6 +12,7 @@ seed 0), Wilson score interval for verdict rates; all 95%.
 """
 from __future__ import annotations
 
+import json
 import textwrap
 
 from pathlib import Path
@@ -37,10 +38,12 @@ def axis_label(column: str, agg: str) -> str:
     return f"{registry.label(name)} ({agg})"
 
 NOTES = {
-    "mean": "mean over complete seeds (diverged / failed left out: n=used/run), 95% bootstrap interval",
-    "median": "median over complete seeds (diverged / failed left out: n=used/run), 95% bootstrap interval",
+    "mean": "mean over complete seeds (diverged / failed left out: n=used/run), 95% bootstrap interval; "
+            "with 3 seeds or fewer, the seeds' values in parentheses instead",
+    "median": "median over complete seeds (diverged / failed left out: n=used/run), 95% bootstrap interval; "
+              "with 3 seeds or fewer, the seeds' values in parentheses instead",
     "rate": "share of seeds with the verdict (metrics.verdicts; diverged counts as failing, failed left out), "
-            "95% Wilson interval",
+            "95% Wilson interval; k=with the verdict/counted (of run, when some were left out)",
     "onset": "median step at which the failure set in, over seeds that had learned before (diverged: its step), "
              "95% bootstrap interval; k=with the verdict/counted",
 }
@@ -62,8 +65,22 @@ def cell_text(row, agg: str) -> str:
     n = f"n={row['n']}" if row["n"] == row["n_total"] else f"n={row['n']}/{row['n_total']}"
     if not np.isfinite(row["value"]):
         return f"–\n{n}"
-    f = (lambda v: f"{v:.2f}") if agg == "rate" else fmt
-    return f"{f(row['value'])}\n[{f(row['lo'])}, {f(row['hi'])}]\n{n}"
+    if agg == "rate":
+        of = "" if row["n"] == row["n_total"] else f" of {row['n_total']}"
+        return f"{row['value']:.2f}\n[{row['lo']:.2f}, {row['hi']:.2f}]\nk={row['k']}/{row['n']}{of}"
+    if not np.isfinite(row["lo"]):                  # few seeds: their values, not an interval
+        values = json.loads(row["values"])
+        seeds = f"({', '.join(num(v) for v in values)})\n" if len(values) > 1 else ""
+        return f"{num(row['value'])}\n{seeds}{n}"
+    return f"{num(row['value'])}\n[{num(row['lo'])}, {num(row['hi'])}]\n{n}"
+
+
+def num(v: float) -> str:
+    """A cell value, one format for every cell: three significant digits kept ('0.500', '12.0',
+    '1.00'), whole numbers from 100 on ('2500'), scientific beyond 1e6."""
+    if not np.isfinite(v) or abs(v) >= 1e6:
+        return f"{v:.3g}"
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:#.3g}".rstrip(".")        # 99.96 -> '100', not '100.'
 
 
 def _note(table: pd.DataFrame, agg: str) -> str:
@@ -73,6 +90,12 @@ def _note(table: pd.DataFrame, agg: str) -> str:
     if table.attrs.get("pooled"):
         note += "; pooled over " + ", ".join(map(label, table.attrs["pooled"]))
     return note
+
+
+def wrap(text: str, width: int) -> str:
+    """Each line of ``text`` wrapped at spaces to ``width`` characters."""
+    return "\n".join(part for line in text.split("\n")
+                     for part in (textwrap.wrap(line, width, break_on_hyphens=False) or [""]))
 
 
 def draw_heatmap(table: pd.DataFrame, x: str, y: str | None, facet: str | None, colour: str, agg: str,
@@ -88,6 +111,9 @@ def draw_heatmap(table: pd.DataFrame, x: str, y: str | None, facet: str | None, 
     finite = table["value"][np.isfinite(table["value"])]
     vmin = vmin if vmin is not None else (finite.min() if len(finite) else 0.0)
     vmax = vmax if vmax is not None else (finite.max() if len(finite) else 1.0)
+    if vmin == vmax:                                 # every value equal: one colour, a scale around it
+        half = 0.5 * abs(vmin) or 0.5
+        vmin, vmax = vmin - half, vmax + half
     w, h = max(3.2, 0.95 * len(xs) + 1.2), max(2.6, 0.8 * len(ys) + 1.6)
     cols = len(panels) if len(panels) <= 3 else -(-len(panels) // 2)         # four panels: two rows of two
     rows = -(-len(panels) // cols)
@@ -118,8 +144,7 @@ def draw_heatmap(table: pd.DataFrame, x: str, y: str | None, facet: str | None, 
         ax.set_ylabel("" if y == "_row" else y)
         if panel is not None:
             ax.set_title(f"{facet} = {panel}", fontsize=10)
-    fig.suptitle("\n".join(textwrap.wrap(title, max(30, int(fig.get_figwidth() * 11)), break_on_hyphens=False)),
-                 fontsize=11)                                   # ~11 characters an inch at size 11
+    fig.suptitle(wrap(title, max(30, int(fig.get_figwidth() * 11))), fontsize=11)  # ~11 characters an inch
     width = max(40, int(fig.get_figwidth() * 17))            # characters that fit at fontsize 7
     note = "\n".join(textwrap.wrap(_note(table, agg), width))
     fig.text(0.01, 0.01, note, fontsize=7, color="0.3")
@@ -147,6 +172,16 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str | None = None, *, face
     return fig, table
 
 
+def geometric(values) -> bool:
+    """Whether axis values are a geometric grid (positive, each about a constant factor >= 1.5
+    above the last, at least three): drawn on a log axis."""
+    v = np.asarray([float(x) for x in values if isinstance(x, (int, float, np.number))], dtype=float)
+    if len(v) < 3 or len(v) != len(values) or (v <= 0).any():
+        return False
+    r = v[1:] / v[:-1]
+    return bool(r.min() >= 1.5 and r.max() / r.min() < 1.6)
+
+
 def curve(df: pd.DataFrame, x: str, metric: str | None = None, *, hue: str | None = "model", agg: str = "mean",
           best: str | None = None, title: str | None = None):
     """``metric`` (``agg`` per x value) against trait ``x``, one line per ``hue`` value with its
@@ -161,6 +196,15 @@ def curve(df: pd.DataFrame, x: str, metric: str | None = None, *, hue: str | Non
         part = part.sort_values(xl)
         line, = ax.plot(part[xl], part["value"], marker="o", label=None if name is None else f"{hl} = {name}")
         ax.fill_between(part[xl], part["lo"], part["hi"], color=line.get_color(), alpha=0.2, lw=0)
+        if agg != "rate":                                # every seed's value beside the mean
+            seeds = [(xv, v) for xv, vs in zip(part[xl], part["values"]) for v in json.loads(vs)]
+            if seeds:
+                ax.scatter(*zip(*seeds), s=9, color=line.get_color(), alpha=0.45, lw=0)
+    xs = sorted(table[xl].unique())
+    if geometric(xs):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(xs, [fmt(v) for v in xs])
+        ax.minorticks_off()
     ax.set_xlabel(xl)
     ax.set_ylabel(axis_label(mc, agg))
     if hl:

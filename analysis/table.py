@@ -4,7 +4,10 @@ every figure draws.
 How trials count (the same in every plot, CSV and annotation):
 - ``mean`` / ``median`` of a metric: over the *complete* trials with a finite value. Diverged
   and failed trials are left out of the statistic and counted: a cell says ``n=2/3`` when 2 of
-  its 3 trials entered it (``n``, ``n_total``, ``n_diverged``, ``n_failed`` in the table).
+  its 3 trials entered it (``n``, ``n_total``, ``n_diverged``, ``n_failed`` in the table). Its
+  interval is a percentile bootstrap over 4 or more values; with ``FEW_SEEDS`` (3) or fewer
+  ``lo`` / ``hi`` are NaN and the figures show the values themselves (``values``, a JSON list,
+  is in every row: the per-seed values, or the 0 / 1 flags a rate counts).
 - ``rate``: the share of trials with a verdict flag (metrics.verdicts; default
   ``verdict.dropped_modes``), where a *diverged* trial counts as failing (flagged, except for
   ``learned``) and a *failed* trial (a crash, not a learning outcome) or a complete one without a
@@ -37,6 +40,7 @@ from .artifacts import locate
 from .stats import bootstrap, wilson
 
 AGGS = ("mean", "median", "rate")
+FEW_SEEDS = 3                  # a mean or median over this many values or fewer gets no interval: its values
 PREFIXES = ("trait", "data", "model", "train", "verdict")
 CONFIG = ("data.", "model.", "train.")
 COLLAPSED = "verdict.dropped_modes"
@@ -130,11 +134,15 @@ def _cell(rows: pd.DataFrame, metric: str, agg: str) -> dict:
         flag = flag.dropna()
         out["n"], out["k"] = len(flag), int(flag.sum())
         out["value"], out["lo"], out["hi"] = wilson(out["k"], out["n"])
+        out["values"] = json.dumps([int(v) for v in flag])
     else:
         vals = pd.to_numeric(rows.loc[status == "complete", metric], errors="coerce")
         vals = vals[np.isfinite(vals)]
         out["n"] = len(vals)
         out["value"], out["lo"], out["hi"] = bootstrap(vals.to_numpy(), agg)
+        if len(vals) <= FEW_SEEDS:                 # a bootstrap of 2-3 values is no interval: show them
+            out["lo"] = out["hi"] = math.nan
+        out["values"] = json.dumps(sorted(float(v) for v in vals))
     return out
 
 

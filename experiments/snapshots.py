@@ -13,8 +13,11 @@ import numpy as np  # noqa: E402
 
 def draw(ax, real: np.ndarray, fake: np.ndarray, title: str = "", legend: bool = True) -> None:
     """Draw ``fake`` over ``real`` ([n, ...] arrays, flattened to rows; non-finite rows dropped)
-    on ``ax``: 2-D as is, more dimensions on the real samples' first two principal axes."""
+    on ``ax``: 2-D as is, more dimensions on the real samples' first two principal axes. The view
+    holds 99% of the real and of all samples (stray generated mass is not clipped away); how many
+    generated samples still fall outside it (non-finite ones included) is said in the title."""
     real, fake = real.reshape(len(real), -1), fake.reshape(len(fake), -1)
+    n_fake = len(fake)
     real = real[np.isfinite(real).all(1)]
     fake = fake[np.isfinite(fake).all(1)]
     if real.shape[1] > 2:
@@ -23,15 +26,18 @@ def draw(ax, real: np.ndarray, fake: np.ndarray, title: str = "", legend: bool =
         real, fake = (real - mean) @ axes, (fake - mean) @ axes
     ax.scatter(real[:, 0], real[:, 1], s=2, alpha=0.35, c="tab:blue", label="real")
     ax.scatter(fake[:, 0], fake[:, 1], s=2, alpha=0.35, c="tab:red", label="generated")
-    lo = np.percentile(real, 0.5, axis=0)
-    hi = np.percentile(real, 99.5, axis=0)
-    pad = 0.25 * (hi - lo).max()
-    ax.set_xlim(lo[0] - pad, hi[0] + pad)
-    ax.set_ylim(lo[1] - pad, hi[1] + pad)
+    both = np.concatenate([real, fake]) if len(fake) else real
+    lo = np.minimum(np.percentile(real, 0.5, axis=0), np.percentile(both, 0.5, axis=0))
+    hi = np.maximum(np.percentile(real, 99.5, axis=0), np.percentile(both, 99.5, axis=0))
+    pad = 0.15 * (hi - lo).max()
+    lo, hi = lo - pad, hi + pad
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
     ax.set_aspect("equal", adjustable="box")
     if legend:
         ax.legend(loc="upper right", fontsize=8, markerscale=4)
-    ax.set_title(title, fontsize=9)
+    outside = int((~((fake >= lo) & (fake <= hi)).all(1)).sum()) + (n_fake - len(fake))
+    ax.set_title(title + (f"\n{outside} of {n_fake} generated outside the view" if outside else ""), fontsize=9)
 
 
 def scatter_figure(real: np.ndarray, fake: np.ndarray, title: str = ""):

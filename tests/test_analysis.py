@@ -1,6 +1,7 @@
 """Plots of a tidy table built here (no training): the numbers in the cells are aggregates
 computed independently, the annotations say them, axes carry the trait names, intervals contain
 their estimates, and the files are written."""
+import json
 import math
 
 import numpy as np
@@ -62,12 +63,19 @@ def expected(df, metric, agg, lower=False):
     return out
 
 
-def check_cells(fig, tab, want, x="n_modes", y="separation"):
+def check_cells(fig, tab, want, x="n_modes", y="separation", agg="mean"):
     assert len(tab) == len(want)
     for _, r in tab.iterrows():
         value, n, draw, total = want[(r["model"], r[y], r[x])]
         assert r["value"] == pytest.approx(value) and r["n"] == n and r["draw"] == draw and r["n_total"] == total
-        assert r["lo"] <= r["value"] <= r["hi"]
+        values = json.loads(r["values"])
+        assert len(values) == n and np.mean(values) == pytest.approx(value)     # the seeds behind the cell
+        if agg != "rate" and n <= 3:                 # too few seeds for an interval: the values are shown
+            assert math.isnan(r["lo"]) and math.isnan(r["hi"])
+            assert r["label"].split("\n")[1] == ("(" + ", ".join(plots.num(v) for v in values) + ")" if n > 1
+                                                 else f"n={n}" if n == total else f"n={n}/{total}")
+        else:
+            assert r["lo"] <= r["value"] <= r["hi"]
     axes = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in axes] == [f"model = {m}" for m in MODELS]
     for ax, model in zip(axes, MODELS):
@@ -79,7 +87,10 @@ def check_cells(fig, tab, want, x="n_modes", y="separation"):
         for _, r in part.iterrows():       # the first line is the value, the last the seeds counted
             first, *_, last = r["label"].split("\n")
             assert float(first) == pytest.approx(r["value"], rel=5e-3, abs=5e-3)
-            assert last == (f"n={r['n']}" if r["n"] == r["n_total"] else f"n={r['n']}/{r['n_total']}")
+            if agg == "rate":
+                assert last == f"k={r['k']}/{r['n']}" + ("" if r["n"] == r["n_total"] else f" of {r['n_total']}")
+            else:
+                assert last == (f"n={r['n']}" if r["n"] == r["n_total"] else f"n={r['n']}/{r['n_total']}")
 
 
 def test_heatmap_mean_cells_equal_independent_aggregates(tmp_path):
@@ -105,7 +116,7 @@ def test_heatmap_lower_is_better_picks_the_smallest_draw():
 def test_rate_counts_diverged_and_has_wilson_intervals():
     df = table(2)
     fig, tab = plots.heatmap(df, "n_modes", "separation", agg="rate")
-    check_cells(fig, tab, expected(df, None, "rate", lower=True))
+    check_cells(fig, tab, expected(df, None, "rate", lower=True), agg="rate")
     assert tab["value"].between(0, 1).all()
     for _, r in tab.iterrows():          # Wilson: the p0 with |p - p0| = z sqrt(p0 (1 - p0) / n)
         p, n, z = r["k"] / r["n"], r["n"], 1.959963984540054
@@ -129,6 +140,9 @@ def test_curve_and_onset_have_bands_that_contain_the_estimates(tmp_path):
     df = table(3)
     fig, tab = plots.curve(df, "separation", "modes_captured", hue="model")
     assert fig.axes[0].get_xlabel() == "separation" and len(tab) == len(MODELS) * len(SEPS)
+    assert fig.axes[0].get_xscale() == "log"                # 2, 4, 8: a geometric grid
+    dots = [c for c in fig.axes[0].collections if type(c).__name__ == "PathCollection"]     # scatter, not bands
+    assert sum(len(c.get_offsets()) for c in dots) == tab["n"].sum()     # every seed's value is a dot
     assert (tab["lo"] <= tab["value"]).all() and (tab["value"] <= tab["hi"]).all()
     assert tab.attrs["pooled"] == ["data.n_modes"]          # the other grid axis is pooled, and said so
     assert tab["n_total"].eq(len(N_MODES) * SEEDS).all()
@@ -205,3 +219,33 @@ def test_plot_cli_writes_png_and_csv(tmp_path, monkeypatch, capsys):
     assert err[0] == "note: pooled over data.n_modes (fix with --where)"
     err = err[1:]
     assert len(err) == 2 and "'sigma' is not a column" in err[0] and "needs --y" in err[1]
+
+
+def test_equal_values_one_seed_and_number_formats(tmp_path):
+    df = table(4)
+    df = df[(df["draw"] == 0) & (df["seed"] == 0)].assign(status="complete", mmd2=0.25)
+    fig, tab = plots.heatmap(df, "n_modes", "separation", "mmd2")
+    lo, hi = [ax.collections[0] for ax in fig.axes if ax.get_title()][0].get_clim()
+    assert lo < 0.25 < hi and (hi - 0.25) == pytest.approx(0.25 - lo)   # one colour, a scale around the value
+    colours = {tuple(c) for ax in fig.axes if ax.get_title() for c in ax.collections[0].get_facecolors()}
+    assert len(colours) == 1
+    assert set(tab["label"]) == {"0.250\nn=1"}                            # one seed: no interval, no list
+    assert [plots.num(v) for v in (0.5, 1.0, 12.0, 0.123456, 99.96, 2500.0)] == \
+        ["0.500", "1.00", "12.0", "0.123", "100", "2500"]
+    assert plots.geometric([4, 8, 16]) and plots.geometric([1e-4, 1e-3, 1e-2])
+    assert not plots.geometric([0.1, 0.2, 0.35, 0.5]) and not plots.geometric([2, 3, 4, 6, 8])
+
+
+def test_sample_view_keeps_stray_generated_mass_and_counts_what_it_leaves_out():
+    import matplotlib.pyplot as plt
+    from experiments.snapshots import draw
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(1000, 2)) * 0.1
+    fake = np.concatenate([rng.normal(size=(900, 2)) * 0.1, 5 + rng.normal(size=(100, 2)) * 0.1])
+    fig, ax = plt.subplots()
+    draw(ax, real, fake, "t")
+    assert ax.get_xlim()[1] > 5 and ax.get_ylim()[1] > 5          # 10% of the mass far away: in view
+    fake = np.concatenate([0.5 * real[:998], [[100.0, 100.0], [np.nan, 0.0]]])      # 2 strays, 1 non-finite
+    draw(ax, real, fake, "t")
+    assert ax.get_xlim()[1] < 10 and ax.get_title() == "t\n2 of 1000 generated outside the view"
+    plt.close(fig)

@@ -225,13 +225,14 @@ def test_quick_classic_figure_end_to_end(name, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     path, raw = tiny(name, tmp_path)
     monkeypatch.setitem(figures.FIGURES, name, dataclasses.replace(figures.get(name), quick=str(path)))
-    assert main(["figures", name, "--quick", "--no-progress"]) == 0
+    assert main(["figures", name, "--quick", "--no-progress", "--rerun"]) == 0    # not the table in results/
+    out = tmp_path / "figures" / "quick"
     for ext in ("png", "pdf", "csv"):
-        assert (tmp_path / "figures" / f"{name}.{ext}").stat().st_size > 0
+        assert (out / f"{name}.{ext}").stat().st_size > 0
     df = results(raw["study"])
     n_grid = math.prod(len(v) for v in (raw.get("grid") or {}).values())
     assert len(df) == len(raw["models"]) * 2 * n_grid and set(df["status"]) == {"complete"}
-    csv = pd.read_csv(tmp_path / "figures" / f"{name}.csv", dtype={"published": str})   # "1", not 1.0
+    csv = pd.read_csv(out / f"{name}.csv", dtype={"published": str})   # "1", not 1.0
     assert set(csv["study"]) == {raw["study"]}
     kind = figures.get(name).kind
     if kind in ("paper_table", "contours", "component_table"):
@@ -256,11 +257,11 @@ def test_quick_classic_figure_end_to_end(name, tmp_path, monkeypatch, capsys):
             assert r["value"] == pytest.approx(vals.mean())
     if kind == "hopping":
         assert len(csv) == 2 and (csv["n_evals"] == 2).all() and (csv["set_changes"] <= 1).all()
-    assert f"{name}: wrote figures/{name}.png" in capsys.readouterr().out
+    assert f"{name}: drew the stored study {raw['study']}; wrote figures/quick/{name}.png" in capsys.readouterr().out
     # the figure redraws from the stored trials alone: any training fails
     for owner, attr in ((experiments.train, "run_group"), (experiments.train, "run"), (experiments.sweep, "run_group"),
                         (pl.Trainer, "fit")):
         monkeypatch.setattr(owner, attr, lambda *a, **k: pytest.fail("the figure trained a model"))
-    (tmp_path / "figures" / f"{name}.png").unlink()
+    (out / f"{name}.png").unlink()
     assert main(["figures", name, "--quick", "--no-progress", "--no-run"]) == 0
-    assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 0
+    assert (out / f"{name}.png").stat().st_size > 0
