@@ -48,10 +48,14 @@ def scatter_figure(real: np.ndarray, fake: np.ndarray, title: str = ""):
     return fig
 
 
-def save_scatter(path: str | Path, real: np.ndarray, fake: np.ndarray, title: str = "") -> Path:
+def save_scatter(path: str | Path, real: np.ndarray, fake: np.ndarray, title: str = "", logger=None,
+                 step: int = 0) -> Path:
+    """Write the picture to ``path``; with a TensorBoard ``logger``, also as its image ``samples`` at ``step``."""
     fig = scatter_figure(real, fake, title)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
+    if logger is not None:
+        logger.experiment.add_figure("samples", fig, global_step=step, close=False)
     plt.close(fig)
     return path

@@ -25,7 +25,7 @@ from metrics import evaluate
 from . import optuna_api, store
 from .config import make_distribution
 from .sweep_config import Sweep, load_sweep
-from .train import run_group, signature
+from .train import key_name, run_group, signature
 
 GRACE = 300.0          # seconds without a heartbeat before another machine's trial is abandoned
 BEAT = 20.0            # seconds between heartbeats
@@ -142,7 +142,8 @@ def work(sweep: Sweep, url: str | None = None, root: Path | str = store.ROOT, gr
         beat = _Heartbeat(study, [optuna_api.trial_id(t) for t, _, _ in todo])
         beat.start()
         try:
-            recs = run_group([spec.config for _, spec, _ in todo], [d for _, _, d in todo])
+            recs = run_group([spec.config for _, spec, _ in todo], [d for _, _, d in todo],
+                             names=[key_name(spec.key) for _, spec, _ in todo])
         finally:
             beat.stop.set()
         for (trial, _, log_dir), rec in zip(todo, recs):

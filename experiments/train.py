@@ -11,7 +11,8 @@ into its own folder exactly what it would write alone:
   model.pt      the member's final weights (``models.load`` rebuilds it, K = 1)
   samples.npz   its final evaluation samples (``fake``, [n, *event_shape]) and their seed
   samples/      a PNG of generated against real samples at every evaluation
-  events.*      TensorBoard scalars (losses, evaluation metrics)
+  RUN NAME/     TensorBoard: losses and evaluation metrics, the sample pictures, HParams (config,
+                traits, final metrics, verdict flags); the name is the sweep key (``key_name``)
 Member k follows the trajectory of its single run to float tolerance (models/base.py); a
 diverging member is frozen and recorded at its step while the others go on. Nothing here raises
 for a failing run: the failure is the record. If a group of K > 1 fails as a whole (an error,
@@ -57,16 +58,17 @@ def signature(config: Mapping[str, Any]) -> str:
 
 
 class Snapshots(pl.Callback):
-    """Save member ``member``'s generated-against-real PNGs every ``every`` steps (and at the end)."""
+    """Save member ``member``'s generated-against-real PNGs every ``every`` steps (and at the end),
+    also into the member's TensorBoard ``logger`` (its "samples" images) when it has one."""
 
-    def __init__(self, real: torch.Tensor, every: int, folder: Path, seed: int, member: int = 0):
+    def __init__(self, real: torch.Tensor, every: int, folder: Path, seed: int, member: int = 0, logger=None):
         self.real, self.every, self.folder, self.seed = real.flatten(1).numpy(), every, folder, seed
-        self.member, self._step = member, 0
+        self.member, self._step, self.logger = member, 0, logger
 
     def save(self, module, step: int) -> None:
         g = torch.Generator(device=module.device).manual_seed(self.seed)
         fake = module.sample(len(self.real), generator=g, member=self.member).float().cpu().flatten(1).numpy()
-        save_scatter(self.folder / f"step_{step:07d}.png", self.real, fake, f"step {step}")
+        save_scatter(self.folder / f"step_{step:07d}.png", self.real, fake, f"step {step}", self.logger, step)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         before, self._step = self._step, module.steps          # a batch may hold several steps
@@ -193,9 +195,11 @@ def run(config: Mapping[str, Any], out_dir: str | Path, *, quiet: bool = True) -
     return run_group([config], [out_dir], quiet=quiet)[0]
 
 
-def run_group(configs: Sequence[Mapping[str, Any]], out_dirs: Sequence[str | Path], *, quiet: bool = True) -> list[dict]:
+def run_group(configs: Sequence[Mapping[str, Any]], out_dirs: Sequence[str | Path], *, quiet: bool = True,
+              names: Sequence[str] | None = None) -> list[dict]:
     """Train ``configs`` as the members of one module and return their records (in order).
-    Configs whose signatures differ are rejected (ValueError) before any work."""
+    Configs whose signatures differ are rejected (ValueError) before any work. ``names``: each
+    run's TensorBoard name (default ``run_name``; a sweep gives its keys, ``key_name``)."""
     if len(configs) != len(out_dirs) or not configs:
         raise ValueError(f"run_group: {len(configs)} configs for {len(out_dirs)} out_dirs; expected one each")
     cfgs = [validate(c) for c in configs]
@@ -205,17 +209,18 @@ def run_group(configs: Sequence[Mapping[str, Any]], out_dirs: Sequence[str | Pat
     members = [begin(c, o) for c, o in zip(cfgs, out_dirs)]          # (cfg, dist, record, out)
     start = time.perf_counter()
     try:
-        return _train(members, quiet, start)
+        return _train(members, quiet, start, names)
     except Exception as err:             # a failing run is a record, not a crash
         if len(members) > 1:             # never lose a trial to its group: run each alone
-            return [run(c, o, quiet=quiet) for c, o in zip(cfgs, out_dirs)]
+            return [run_group([c], [o], quiet=quiet, names=names and [n])[0]
+                    for c, o, n in zip(cfgs, out_dirs, names or [None] * len(cfgs))]
         _, _, record, out = members[0]
         failed(record, err)
         record["runtime_s"] = time.perf_counter() - start
         return [save(record, out)]
 
 
-def _train(members: list, quiet: bool, start: float) -> list[dict]:
+def _train(members: list, quiet: bool, start: float, names: Sequence[str] | None = None) -> list[dict]:
     cfgs, dists = [m[0] for m in members], [m[1] for m in members]
     tr, K = cfgs[0]["train"], len(members)
     if quiet:
@@ -229,12 +234,15 @@ def _train(members: list, quiet: bool, start: float) -> list[dict]:
     evaluators = [EvaluationCallback(d, every_n_steps=tr["eval_every"], n_samples=tr["eval_samples"], seed=s, member=k,
                                      thresholds=Thresholds(**c["train"]["verdict"]))
                   for k, (d, s, c) in enumerate(zip(dists, seeds, cfgs))]
+    names = names or [run_name(c) for c in cfgs]
+    loggers = [pl.loggers.TensorBoardLogger(out, name="", version=name, default_hp_metric=False)
+               for (*_, out), name in zip(members, names)] if tr["tensorboard"] else []
     shots = []
     if tr["plots"]:
         shots = [Snapshots(d.sample(1000, generator=torch.Generator().manual_seed(s + 1)), tr["eval_every"],
-                           out / "samples", s, member=k) for k, (d, s, (*_, out)) in enumerate(zip(dists, seeds, members))]
-    loggers = [pl.loggers.TensorBoardLogger(out, name="", version="") for *_, out in members] if tr["tensorboard"] else False
-    trainer = pl.Trainer(max_epochs=1, accelerator=tr["accelerator"], devices=1, logger=loggers,
+                           out / "samples", s, member=k, logger=loggers[k] if loggers else None)
+                 for k, (d, s, (*_, out)) in enumerate(zip(dists, seeds, members))]
+    trainer = pl.Trainer(max_epochs=1, accelerator=tr["accelerator"], devices=1, logger=loggers or False,
                          callbacks=[*evaluators, *shots], enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False)
     trainer.fit(module, datamodule=data)
@@ -247,8 +255,40 @@ def _train(members: list, quiet: bool, start: float) -> list[dict]:
             failed(record, err)
         record["runtime_s"] = share
         record["execution"] = execution(cfg, module.device, K, k)
+        if loggers:
+            loggers[k].log_hyperparams(*hparams(cfg, record))
+            loggers[k].finalize("success")
         records.append(save(record, out))
     return records
+
+
+def run_name(cfg: dict) -> str:
+    """A TensorBoard run's name when the sweep gives none: the model kind, family and seed."""
+    return f"{cfg['model']['model']} {cfg['data']['family']} seed={cfg['train']['seed']}"
+
+
+def key_name(key: str) -> str:
+    """A sweep key ('{"data.n_modes": 8, "draw": 0, "model": "gan", "seed": 1}') as a run name:
+    'gan n_modes=8 draw=0 seed=1'."""
+    k = json.loads(key)
+    parts = [str(k.pop("model", ""))] + [f"{name.split('.')[-1]}={v}" for name, v in k.items()]
+    return " ".join(p for p in parts if p)
+
+
+def hparams(cfg: dict, record: dict) -> tuple[dict, dict]:
+    """(hyper-parameters, metrics) for TensorBoard's HParams view: every config key (data.*,
+    model.*, train.*) and trait (trait.*) with a scalar value; the final metrics and the verdict's
+    flags (verdict/*, 0 or 1) and status."""
+    params = {f"{sec}.{k}": v for sec in ("data", "model", "train") for k, v in cfg[sec].items()
+              if isinstance(v, (int, float, str, bool)) or v is None}
+    params.update({f"trait.{k}": v for k, v in (record.get("traits") or {}).items() if isinstance(v, (int, float))})
+    params = {k: ("null" if v is None else v) for k, v in params.items()}
+    metrics = {f"final/{k}": float(v) for k, v in (record.get("metrics") or {}).items()
+               if isinstance(v, (int, float)) and math.isfinite(v)}
+    metrics.update({f"verdict/{k}": float(bool(v)) for k, v in (record.get("verdict") or {}).items()
+                    if isinstance(v, bool)})
+    metrics["status/complete"] = float(record.get("status") == "complete")
+    return params, metrics
 
 
 def _json_default(value):
