@@ -19,10 +19,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from experiments.snapshots import draw  # noqa: E402
+from experiments.sweep_config import key_name  # noqa: E402
+from metrics import registry  # noqa: E402
 
 from .artifacts import load_samples, real_samples, trial_folder  # noqa: E402
 
-HEADLINE = ("modes_captured", "mode_hq_fraction", "precision", "coverage", "support_precision")
+HEADLINE = ("modes_captured", "mode_hq_fraction", "precision", "coverage", "support_precision", "gap_mass",
+            "blur_mass", "manifold_precision", "residual_median", "connected_fake", "mmd2_degree_rbf_0.1")
 
 
 def _snapshots(folder: Path) -> list[Path]:
@@ -45,16 +48,22 @@ def samples(df: pd.DataFrame, trial: int, out: str | Path, *, panels: int = 4) -
     shots = [s for s in _snapshots(folder) if _step(s) < final["step"]]
     pick = [shots[int(round(i))] for i in np.linspace(0, len(shots) - 1, min(panels - 1, len(shots)))] if shots else []
     pick = list(dict.fromkeys(pick))
-    fig, axes = plt.subplots(1, len(pick) + 1, figsize=(3.2 * (len(pick) + 1), 3.6), squeeze=False)
+    wide = np.ndim(final["fake"]) >= 3                             # picture grids need room
+    fig, axes = plt.subplots(1, len(pick) + 1, figsize=((5.5 if wide else 3.2) * (len(pick) + 1), 3.6),
+                             squeeze=False)
     for ax, shot in zip(axes[0], pick):
         ax.imshow(mpimg.imread(shot))
         ax.axis("off")
     draw(axes[0, -1], real_samples(folder), final["fake"], f"final, step {final['step']}")
-    metrics = ", ".join(f"{m}={row[m]:.3g}" for m in HEADLINE if m in row and pd.notna(row[m]))
-    width = 45 * (len(pick) + 1)                                  # characters that fit over the panels
-    fig.suptitle("\n".join(textwrap.fill(line, width) for line in (f"trial {trial}: {row['key']}",
-                                                                   f"{row['status']}; {metrics}")), fontsize=8)
-    fig.tight_layout()
+    metrics = ", ".join(f"{registry.label(m)} {row[m]:.3g}" for m in HEADLINE if m in row and pd.notna(row[m]))
+    outcome = row.get("verdict.outcome")
+    verdict = f"; verdict: {outcome.replace('_', ' ')}" if isinstance(outcome, str) else ""
+    width = int(fig.get_figwidth() * 14)                          # characters that fit at size 8
+    text = "\n".join(textwrap.fill(line, width) for line in (f"trial {trial}: {key_name(row['key'])}",
+                                                              f"{row['status']}{verdict}; {metrics}"))
+    fig.suptitle(text, fontsize=8)
+    lines = text.count("\n") + 1
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.15 * lines / fig.get_figheight()))   # ~0.15 inch a title line
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=80)

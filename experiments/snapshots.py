@@ -1,5 +1,7 @@
-"""Pictures of generated against real samples (2-D as is, more dimensions on the real
-samples' first two principal axes)."""
+"""Pictures of generated against real samples: points in 2-D as they are, vectors of more
+dimensions on the real samples' first two principal axes, and images or graphs (samples of shape
+[n, H, W] or [n, 1, H, W]; a graph is its adjacency matrix) as a grid of generated pictures above
+a row of real ones."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,6 +18,8 @@ def draw(ax, real: np.ndarray, fake: np.ndarray, title: str = "", legend: bool =
     on ``ax``: 2-D as is, more dimensions on the real samples' first two principal axes. The view
     holds 99% of the real and of all samples (stray generated mass is not clipped away); how many
     generated samples still fall outside it (non-finite ones included) is said in the title."""
+    if real.ndim >= 3:                               # images, or graphs as adjacency matrices
+        return mosaic(ax, real, fake, title)
     real, fake = real.reshape(len(real), -1), fake.reshape(len(fake), -1)
     n_fake = len(fake)
     real = real[np.isfinite(real).all(1)]
@@ -40,9 +44,32 @@ def draw(ax, real: np.ndarray, fake: np.ndarray, title: str = "", legend: bool =
     ax.set_title(title + (f"\n{outside} of {n_fake} generated outside the view" if outside else ""), fontsize=9)
 
 
+def mosaic(ax, real: np.ndarray, fake: np.ndarray, title: str = "", cols: int = 8, rows: int = 3) -> None:
+    """``rows`` x ``cols`` generated pictures above one row of real ones, on one ``ax``: images in
+    grey (0 black, 1 white, as ``learnlab show`` draws them), square 0/1 matrices (adjacency) with
+    1 black; grey between the pictures, non-finite pixels red."""
+    real, fake = real.reshape(len(real), *real.shape[-2:]), fake.reshape(len(fake), *fake.shape[-2:])
+    h, w = real.shape[1:]
+    canvas = np.full(((rows + 1) * (h + 1) + 1, cols * (w + 1) - 1), np.nan)
+    for i, img in enumerate(list(fake[:rows * cols]) + [None] * max(0, rows * cols - len(fake)) + list(real[:cols])):
+        if img is None:
+            continue
+        r, c = divmod(i, cols)
+        top = r * (h + 1) + (2 if r == rows else 0)          # a gap above the real row
+        canvas[top:top + h, c * (w + 1):c * (w + 1) + w] = np.where(np.isfinite(img), np.clip(img, 0, 1), -1)
+    square = h == w and np.isin(real[np.isfinite(real)], (0.0, 1.0)).all()   # adjacency matrices
+    cmap = plt.get_cmap("gray_r" if square else "gray").with_extremes(under="red", bad="0.6")
+    ax.imshow(canvas, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_ylabel("real (last row)", fontsize=7)
+    ax.set_title(title + ("\n" if title else "") + f"generated ({min(len(fake), rows * cols)} of {len(fake)})",
+                 fontsize=9)
+
+
 def scatter_figure(real: np.ndarray, fake: np.ndarray, title: str = ""):
     """A matplotlib figure of ``fake`` over ``real`` (``draw`` on one axis)."""
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig, ax = plt.subplots(figsize=(6.0, 3.8) if real.ndim >= 3 else (4.5, 4.5))
     draw(ax, real, fake, title)
     fig.tight_layout()
     return fig

@@ -24,8 +24,8 @@ from metrics import evaluate
 
 from . import optuna_api, store
 from .config import make_distribution
-from .sweep_config import Sweep, load_sweep
-from .train import key_name, run_group, signature
+from .sweep_config import Sweep, key_name, load_sweep
+from .train import run_group, signature
 
 GRACE = 300.0          # seconds without a heartbeat before another machine's trial is abandoned
 BEAT = 20.0            # seconds between heartbeats

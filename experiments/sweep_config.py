@@ -168,6 +168,19 @@ def _check_space(where: str, space: Mapping) -> None:
             raise _err(f"{where}.{path}", spec, "a non-empty list or {low, high[, log]} with 0 < low <= high on a log scale")
 
 
+def key_name(key: str) -> str:
+    """A sweep key ('{"data.n_modes": 8, "draw": 0, "model": "gan", "seed": 1}') as a run name:
+    'gan n_modes=8 draw=0 seed=1'."""
+    try:
+        k = json.loads(key)
+    except ValueError:                        # not a sweep's key: shown as it is
+        return str(key)
+    if not isinstance(k, dict):
+        return str(key)
+    parts = [str(k.pop("model", ""))] + [f"{name.split('.')[-1]}={v}" for name, v in k.items()]
+    return " ".join(p for p in parts if p)
+
+
 def load_sweep(path: str | Path, study: str | None = None, check: bool = True) -> Sweep:
     """``study`` None: the config's study, else the file's name; an empty name is refused."""
     raw = read_yaml(path, "sweep config")

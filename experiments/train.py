@@ -12,7 +12,7 @@ into its own folder exactly what it would write alone:
   samples.npz   its final evaluation samples (``fake``, [n, *event_shape]) and their seed
   samples/      a PNG of generated against real samples at every evaluation
   RUN NAME/     TensorBoard: losses and evaluation metrics, the sample pictures, HParams (config,
-                traits, final metrics, verdict flags); the name is the sweep key (``key_name``)
+                traits, final metrics, verdict flags); the name is the sweep key (``sweep_config.key_name``)
 Member k follows the trajectory of its single run to float tolerance (models/base.py); a
 diverging member is frozen and recorded at its step while the others go on. Nothing here raises
 for a failing run: the failure is the record. If a group of K > 1 fails as a whole (an error,
@@ -62,12 +62,13 @@ class Snapshots(pl.Callback):
     also into the member's TensorBoard ``logger`` (its "samples" images) when it has one."""
 
     def __init__(self, real: torch.Tensor, every: int, folder: Path, seed: int, member: int = 0, logger=None):
-        self.real, self.every, self.folder, self.seed = real.flatten(1).numpy(), every, folder, seed
+        self.real, self.every, self.folder, self.seed = real.numpy(), every, folder, seed
         self.member, self._step, self.logger = member, 0, logger
 
     def save(self, module, step: int) -> None:
         g = torch.Generator(device=module.device).manual_seed(self.seed)
-        fake = module.sample(len(self.real), generator=g, member=self.member).float().cpu().flatten(1).numpy()
+        fake = module.sample(len(self.real), generator=g, member=self.member).float().cpu().numpy()
+        fake = fake.reshape(len(fake), *self.real.shape[1:])
         save_scatter(self.folder / f"step_{step:07d}.png", self.real, fake, f"step {step}", self.logger, step)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
@@ -199,7 +200,7 @@ def run_group(configs: Sequence[Mapping[str, Any]], out_dirs: Sequence[str | Pat
               names: Sequence[str] | None = None) -> list[dict]:
     """Train ``configs`` as the members of one module and return their records (in order).
     Configs whose signatures differ are rejected (ValueError) before any work. ``names``: each
-    run's TensorBoard name (default ``run_name``; a sweep gives its keys, ``key_name``)."""
+    run's TensorBoard name (default ``run_name``; a sweep gives its keys, ``sweep_config.key_name``)."""
     if len(configs) != len(out_dirs) or not configs:
         raise ValueError(f"run_group: {len(configs)} configs for {len(out_dirs)} out_dirs; expected one each")
     cfgs = [validate(c) for c in configs]
@@ -265,14 +266,6 @@ def _train(members: list, quiet: bool, start: float, names: Sequence[str] | None
 def run_name(cfg: dict) -> str:
     """A TensorBoard run's name when the sweep gives none: the model kind, family and seed."""
     return f"{cfg['model']['model']} {cfg['data']['family']} seed={cfg['train']['seed']}"
-
-
-def key_name(key: str) -> str:
-    """A sweep key ('{"data.n_modes": 8, "draw": 0, "model": "gan", "seed": 1}') as a run name:
-    'gan n_modes=8 draw=0 seed=1'."""
-    k = json.loads(key)
-    parts = [str(k.pop("model", ""))] + [f"{name.split('.')[-1]}={v}" for name, v in k.items()]
-    return " ".join(p for p in parts if p)
 
 
 def hparams(cfg: dict, record: dict) -> tuple[dict, dict]:

@@ -249,3 +249,23 @@ def test_sample_view_keeps_stray_generated_mass_and_counts_what_it_leaves_out():
     draw(ax, real, fake, "t")
     assert ax.get_xlim()[1] < 10 and ax.get_title() == "t\n2 of 1000 generated outside the view"
     plt.close(fig)
+
+
+@pytest.mark.parametrize("shape,cmap", [((1, 28, 28), "gray"), ((16, 16), "gray_r")])
+def test_images_and_graphs_are_drawn_as_picture_grids(shape, cmap):
+    import matplotlib.pyplot as plt
+    from experiments.snapshots import draw
+    rng = np.random.default_rng(0)
+    real = (rng.random((40, *shape)) < 0.3).astype(np.float32) if cmap == "gray_r" else rng.random((40, *shape))
+    fake = rng.random((40, *shape))
+    fake[0].flat[0] = np.nan
+    fig, ax = plt.subplots()
+    draw(ax, real, fake, "step 5")
+    (img,) = ax.get_images()
+    h = shape[-1]
+    grid = img.get_array()
+    assert grid.shape == (4 * (h + 1) + 1, 8 * (h + 1) - 1) and not ax.collections      # no PCA scatter
+    assert grid[0, 0] < 0                                             # the non-finite pixel is marked
+    np.testing.assert_array_equal(grid[3 * (h + 1) + 2:3 * (h + 1) + 2 + h, :h], real[0].reshape(h, h))
+    assert img.get_cmap().name.startswith(cmap) and ax.get_title() == "step 5\ngenerated (24 of 40)"
+    plt.close(fig)

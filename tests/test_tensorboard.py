@@ -8,7 +8,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from experiments.config import load
-from experiments.train import key_name, run_group
+from experiments.sweep_config import key_name
+from experiments.train import run_group
 
 CONFIGS = Path(__file__).resolve().parent.parent / "experiments" / "configs"
 
