@@ -71,18 +71,28 @@ def study_table(study: str, storage: str | None = None, root: Path | str = store
         raise ValueError(f"{err}; nor is it exported to {Path(exports) / (study + '.csv.gz')}") from None
 
 
-def grid_axes(study: str, storage: str | None = None, root: Path | str = store.ROOT,
-              exports: Path | str = EXPORTS) -> list[str]:
-    """The grid axes of a study's sweep config (``data.n_modes``, ...), in config order, from its
-    store or else its export."""
+def sweep_config(study: str, storage: str | None = None, root: Path | str = store.ROOT,
+                 exports: Path | str = EXPORTS) -> dict:
+    """The sweep config a study ran with, from its store or else its export ({} if neither has one)."""
     try:
-        sweep = load_study(study, storage, root).user_attrs.get("sweep")
+        return load_study(study, storage, root).user_attrs.get("sweep") or {}
     except ValueError:
         meta = Path(exports) / f"{study}.json"
         if storage is not None or not meta.is_file():
             raise
-        sweep = json.loads(meta.read_text()).get("sweep")
-    return list((sweep or {}).get("grid") or {})
+        return json.loads(meta.read_text()).get("sweep") or {}
+
+
+def grid_axes(study: str, storage: str | None = None, root: Path | str = store.ROOT,
+              exports: Path | str = EXPORTS) -> list[str]:
+    """The grid axes of a study's sweep config (``data.n_modes``, ...), in config order."""
+    return list(sweep_config(study, storage, root, exports).get("grid") or {})
+
+
+def objective(study: str, storage: str | None = None, root: Path | str = store.ROOT,
+              exports: Path | str = EXPORTS) -> str | None:
+    """The metric a study's sweep optimised (its ``objective.metric``)."""
+    return (sweep_config(study, storage, root, exports).get("objective") or {}).get("metric")
 
 
 def resolve(df: pd.DataFrame, name: str) -> str:

@@ -1,5 +1,6 @@
 """`learnlab plot KIND STUDY ...`: figures of a stored study (PNG plus a CSV of the plotted numbers).
 
+    learnlab plot heatmap STUDY                 # the sweep's first two grid axes and its objective
     learnlab plot heatmap STUDY --x n_modes --y separation --metric modes_captured [--facet model]
                                 [--agg mean|median|rate] [--best max|min] [--where K=V]
     learnlab plot heatmap STUDY --x n_modes --y separation --agg rate [--metric blurred]
@@ -32,9 +33,10 @@ def parser() -> Parser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("kind", choices=KINDS)
     p.add_argument("study")
-    p.add_argument("--x", help="trait or column on the x axis")
-    p.add_argument("--y", help="trait or column on the y axis (heatmap, onset)")
-    p.add_argument("--metric", help="metric, or for --agg rate a verdict (default: dropped_modes)")
+    p.add_argument("--x", help="trait or column on the x axis (default: the sweep's first grid axis)")
+    p.add_argument("--y", help="trait or column on the y axis (heatmap, onset; default: its second grid axis)")
+    p.add_argument("--metric", help="metric (default: the sweep's objective), or for --agg rate a verdict "
+                                    "(default: dropped_modes)")
     p.add_argument("--flag", default="dropped_modes", help="onset: the verdict whose onset is shown")
     p.add_argument("--facet", default="model", help="one panel per value of this field; 'none' for one panel")
     p.add_argument("--hue", default="model", help="curve: one line per value of this field; 'none' for one")
@@ -55,6 +57,13 @@ def main(argv: Sequence[str]) -> int:
     df = table.where(table.study_table(args.study, args.storage), args.where)     # stored, else results/
     if df.empty:
         raise ValueError(f"study {args.study!r} has no finished trials yet")
+    if args.kind in ("heatmap", "curve"):          # defaults from the sweep: its grid axes and objective
+        axes = table.grid_axes(args.study, args.storage)
+        args.x = args.x or (axes[0] if axes else None)
+        if args.kind == "heatmap":
+            args.y = args.y or (axes[1] if len(axes) > 1 else None)
+        if args.agg != "rate":
+            args.metric = args.metric or table.objective(args.study, args.storage)
     need = {"heatmap": ("x", "y"), "curve": ("x",), "samples": ("trial",)}.get(args.kind, ())
     missing = [f"--{n}" for n in need if getattr(args, n) is None]
     if args.metric:

@@ -61,12 +61,10 @@ def main(argv: Sequence[str]) -> int:
     if args.csv:
         output_file(args.csv, "--csv")
     import pandas as pd
-    from analysis.table import grid_axes, study_table
+    from analysis.table import grid_axes, objective, study_table
     df = study_table(args.study, args.storage)
     if args.summary:
-        axes = grid_axes(args.study, args.storage)
-        metric = _objective(args.study, args.storage)
-        df = summary(df, axes, metric)
+        df = summary(df, grid_axes(args.study, args.storage), objective(args.study, args.storage))
     if args.columns:
         df = select(df, args.columns)
     if args.csv:
@@ -77,17 +75,6 @@ def main(argv: Sequence[str]) -> int:
                                "display.width", 160, "display.max_colwidth", 60):
             print(df.drop(columns=["key", "log_dir", "code_version", "history"], errors="ignore").to_string(max_rows=60))
     return 0
-
-
-def _objective(study: str, storage: str | None) -> str | None:
-    import json
-    from experiments.results import EXPORTS, load_study
-    try:
-        return load_study(study, storage).user_attrs.get("metric")
-    except ValueError:
-        meta = EXPORTS / f"{study}.json"
-        return ((json.loads(meta.read_text()).get("sweep") or {}).get("objective") or {}).get("metric") \
-            if meta.is_file() else None
 
 
 if __name__ == "__main__":

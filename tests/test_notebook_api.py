@@ -75,3 +75,13 @@ def test_learnlab_root_finds_a_stored_study_from_another_folder(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                           env=env)
     assert proc.stdout.strip() == str(tmp_path / "studies")
+
+
+def test_plot_defaults_come_from_the_sweep(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)                                     # the exported study: axes and objective
+    assert main(["plot", "heatmap", "fig-ring-quick", "--out", "h.png"]) == 0
+    h = pd.read_csv("h.csv")
+    assert set(h["metric"]) == {"modes_captured_fraction"} and {"n_modes", "separation"} <= set(h.columns)
+    assert main(["plot", "curve", "fig-disconnected-lines-quick", "--out", "c.png"]) == 0
+    c = pd.read_csv("c.csv")
+    assert set(c["metric"]) == {"support_precision"} and sorted(set(c["n_components"])) == [2, 4, 8]
