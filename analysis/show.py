@@ -35,13 +35,30 @@ def _save(fig, dist, path) -> Path:
     return path
 
 
+def _pieces(ax, dist) -> None:
+    """The split factor's range as a bar: kept intervals dark, removed gaps light."""
+    rotation = dist.params.get("split") == "rotation"
+    lo, hi = (0.0, dist.params["rotation_range"]) if rotation else (dist.params["scale_min"], dist.params["scale_max"])
+    ax.barh(0, hi - lo, left=lo, color="0.85", height=1)
+    for a, b in dist.intervals:
+        ax.barh(0, b - a, left=a, color="0.25", height=1)
+    ax.set_xlim(lo, hi)
+    ax.set_yticks([])
+    unit = " (degrees)" if rotation else " (circumradius / half-width)"
+    ax.set_xlabel(f"{dist.params.get('split')}{unit}: {len(dist.intervals)} pieces (dark), gaps (light)", fontsize=8)
+    ax.tick_params(labelsize=7)
+
+
 def plot_images(dist, path: str | Path, *, seed: int = 0, n: int = 16) -> Path:
     """A 4 x 4 grid of samples shown as images (images, adjacency matrices)."""
     x = dist.sample(n, generator=torch.Generator().manual_seed(seed)).numpy()
     x = x.reshape(n, *x.shape[-2:]) if x.ndim > 3 else x
     fig = plt.figure(figsize=(9, 5.5))
+    intervals = getattr(dist, "intervals", None)
+    if intervals:                                    # the split factor's kept pieces and cut gaps
+        _pieces(fig.add_axes([0.05, 0.085, 0.55, 0.04]), dist)
     for i in range(n):
-        ax = fig.add_axes([0.03 + (i % 4) * 0.15, 0.7 - (i // 4) * 0.21, 0.14, 0.19])
+        ax = fig.add_axes([0.03 + (i % 4) * 0.15, 0.72 - (i // 4) * 0.19, 0.14, 0.17])
         ax.imshow(x[i], cmap="gray_r" if dist.family == "graphs" else "gray", vmin=0, vmax=1
                   if x[i].min() >= 0 and x[i].max() <= 1 else None, interpolation="nearest")
         ax.set_xticks([])
@@ -56,7 +73,7 @@ def plot_distribution(dist, path: str | Path, *, n: int = 2000, seed: int = 0) -
     dim = x.shape[1]
     fig = plt.figure(figsize=(9, 5.5))
     three = dim == 3
-    ax = fig.add_axes([0.05, 0.08, 0.58, 0.84], projection="3d" if three else None)
+    ax = fig.add_axes([0.09, 0.09, 0.54, 0.8], projection="3d" if three else None)
     if three:
         ax.scatter(*x.T, s=3, alpha=0.4, label="samples")
     else:
@@ -73,6 +90,10 @@ def plot_distribution(dist, path: str | Path, *, n: int = 2000, seed: int = 0) -
             ax.scatter(*c.T, c="k", marker="x", s=30, label="mode centres")
         else:
             ax.scatter(*proj(c).T, c="k", marker="x", s=30, label="mode centres")
+        w = modes.weights.numpy()
+        if not three and len(c) <= 32 and w.max() > w.min() * (1 + 1e-6):     # unequal weights: say them
+            for centre, weight in zip(proj(c), w):
+                ax.annotate(f"{weight:.2f}", centre, xytext=(4, 4), textcoords="offset points", fontsize=7)
         if dim == 2:        # 3-sigma ellipse of each mode from its whitening matrix
             for centre, w in zip(c, modes.whiten.double().numpy()):
                 cov = np.linalg.inv(w.T @ w)
@@ -86,5 +107,7 @@ def plot_distribution(dist, path: str | Path, *, n: int = 2000, seed: int = 0) -
             ax.scatter(*s.T, c="k", s=0.3, label="clean support")
         else:
             ax.scatter(*proj(s).T, c="k", s=0.3, label="clean support")
-    ax.legend(loc="upper right", fontsize=8, markerscale=3)
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower left", bbox_to_anchor=(0.66, 0.08), fontsize=8,
+               markerscale=3, title="numbers: mode weights" if modes is not None and len(modes.centres) <= 32
+               and modes.weights.max() > modes.weights.min() * (1 + 1e-6) else None, title_fontsize=8)
     return _save(fig, dist, path)

@@ -52,3 +52,26 @@ def test_show_without_out_prints_the_traits_and_writes_nothing(tmp_path, monkeyp
     assert "n_modes                8" in text and "wrote" not in text and not list(tmp_path.iterdir())
     assert main(["show", "mixture", "--n_modes", "0"]) == 2           # a knob error is itself, not "--out"
     assert "n_modes=0 is not allowed" in capsys.readouterr().err
+
+
+def test_show_draws_weights_labels_and_triangle_pieces(tmp_path, monkeypatch):
+    import distributions
+    from analysis import show
+    figs = []
+    monkeypatch.setattr(show, "_save", lambda fig, dist, path: figs.append(fig) or path)
+    dist = distributions.make("mixture", layout="ring", n_modes=8, imbalance=8, std=0.05)
+    show.plot_distribution(dist, tmp_path / "r.png", n=500)
+    fig = figs[-1]
+    ax = fig.axes[0]
+    weights = sorted(float(t.get_text()) for t in ax.texts)
+    assert len(weights) == 8 and sum(weights) == pytest.approx(1, abs=0.02) and weights[-1] / weights[0] > 5
+    assert ax.get_legend() is None and fig.legends                    # the legend covers no mode
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert ax.get_ylabel() == "x2" and ax.yaxis.label.get_window_extent(renderer).x0 >= 0   # not clipped
+    tri = distributions.make("triangles", n_components=3, gap_fraction=0.3)
+    show.plot_distribution(tri, tmp_path / "t.png")
+    (bar,) = [a for a in figs[-1].axes if "pieces" in a.get_xlabel()]
+    kept = [p for p in bar.patches if p.get_facecolor()[0] < 0.5]      # dark: the pieces
+    assert [(round(p.get_x()), round(p.get_x() + p.get_width())) for p in kept] == [(0, 28), (40, 68), (80, 108)]
+    assert bar.get_xlim() == (0.0, 120.0) and "3 pieces" in bar.get_xlabel()
