@@ -31,11 +31,13 @@ from .table import COLLAPSED, aggregate, label, onset_table, resolve  # noqa: E4
 
 
 def axis_label(column: str, agg: str) -> str:
-    """Colour-bar / axis text: 'rate: dropped modes', 'coverage (mean)'."""
+    """Colour-bar / axis text: 'rate: dropped modes', 'coverage (mean)', 'KL modes (mean, nats)'."""
     name = label(column)
     if agg == "rate":
         return f"rate: {name.replace('_', ' ')}"
-    return f"{registry.label(name)} ({agg})"
+    unit = registry.get(name).unit if registry.known(name) and name not in registry.VERDICTS else ""
+    unit = f", {unit}" if unit and unit not in ("share", "count") else ""        # a share says itself
+    return f"{registry.label(name)} ({agg}{unit})"
 
 NOTES = {
     "mean": "mean over complete seeds (diverged / failed left out: n=used/run), 95% bootstrap interval; "
@@ -152,6 +154,14 @@ def draw_heatmap(table: pd.DataFrame, x: str, y: str | None, facet: str | None, 
     return fig
 
 
+def study_order(table: pd.DataFrame, df: pd.DataFrame, facet: str | None) -> pd.DataFrame:
+    """``table``'s rows with its panels in the study's order (its config's models), not alphabetical."""
+    if not facet or "trial" not in df:
+        return table
+    first = df.groupby(facet)["trial"].min()
+    return table.sort_values(label(facet), key=lambda col: col.map(first), kind="stable").reset_index(drop=True)
+
+
 def heatmap(df: pd.DataFrame, x: str, y: str, metric: str | None = None, *, facet: str | None = "model",
             agg: str = "mean", best: str | None = None, title: str | None = None):
     """A heatmap of ``metric`` (``agg`` per cell) over traits ``x`` and ``y``, one panel per
@@ -161,9 +171,7 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str | None = None, *, face
     fc = resolve(df, facet) if facet else None
     mc = resolve(df, metric) if metric else COLLAPSED
     table = aggregate(df, xc, yc, mc, fc, agg, best)
-    if fc and "trial" in df:                       # panels in the study's order (its config's models)
-        first = df.groupby(fc)["trial"].min()
-        table = table.sort_values(label(fc), key=lambda col: col.map(first), kind="stable").reset_index(drop=True)
+    table = study_order(table, df, fc)
     table["label"] = [cell_text(r, agg) for _, r in table.iterrows()]
     colour = axis_label(mc, agg)
     limits = (0.0, 1.0) if agg == "rate" or registry.is_share(label(mc)) else (None, None)
@@ -227,7 +235,7 @@ def onset(df: pd.DataFrame, x: str, y: str | None = None, *, facet: str | None =
     xc = resolve(df, x)
     yc = resolve(df, y) if y else None
     fc = resolve(df, facet) if facet else None
-    table = onset_table(df, xc, yc, fc, flag)
+    table = study_order(onset_table(df, xc, yc, fc, flag), df, fc)
     table["label"] = [cell_text(r, "onset") for _, r in table.iterrows()]
     name = f"onset step: {flag.replace('_', ' ')}"
     fig = draw_heatmap(table, label(xc), yc and label(yc), fc and label(fc), name, "onset", title=title or name)

@@ -79,11 +79,17 @@ def main(argv: Sequence[str]) -> int:
         path = samples(df, args.trial, out)
         print(f"wrote {path}")
         return 0
+    where = f", where {', '.join(args.where)}" if args.where else ""
+    if args.kind in ("heatmap", "curve"):
+        column = table.resolve(df, args.metric) if args.metric else table.COLLAPSED
+        title = f"{plots.axis_label(column, args.agg)}: study {args.study}{where}"
     if args.kind == "heatmap":
-        fig, tab = plots.heatmap(df, args.x, args.y, args.metric, facet=none(args.facet), agg=args.agg, best=args.best)
+        fig, tab = plots.heatmap(df, args.x, args.y, args.metric, facet=none(args.facet), agg=args.agg, best=args.best,
+                                 title=title)
         stem = f"heatmap_{args.agg}_{args.metric or 'dropped_modes'}_{args.x}_{args.y}"
     elif args.kind == "curve":
-        fig, tab = plots.curve(df, args.x, args.metric, hue=none(args.hue), agg=args.agg, best=args.best)
+        fig, tab = plots.curve(df, args.x, args.metric, hue=none(args.hue), agg=args.agg, best=args.best,
+                               title=title)
         stem = f"curve_{args.agg}_{args.metric or 'dropped_modes'}_{args.x}"
     else:
         x, y = args.x, args.y
@@ -92,7 +98,8 @@ def main(argv: Sequence[str]) -> int:
             if not axes:
                 raise ValueError("the study has no grid axes; give --x (and --y)")
             x, y = axes[0], (axes[1] if len(axes) > 1 else None)
-        fig, tab = plots.onset(df, x, y, facet=none(args.facet), flag=args.flag)
+        fig, tab = plots.onset(df, x, y, facet=none(args.facet), flag=args.flag,
+                               title=f"onset step: {args.flag.replace('_', ' ')}: study {args.study}{where}")
         stem = f"onset_{args.flag}_{table.label(x)}_{table.label(y) if y else ''}"
     if tab.attrs.get("pooled"):
         print(f"note: pooled over {', '.join(tab.attrs['pooled'])} (fix with --where)", file=sys.stderr)
