@@ -58,12 +58,18 @@ def main(argv: Sequence[str]) -> int:
     if df.empty:
         raise ValueError(f"study {args.study!r} has no finished trials yet")
     if args.kind in ("heatmap", "curve"):          # defaults from the sweep: its grid axes and objective
-        axes = table.grid_axes(args.study, args.storage)
+        sweep = {}
+        if not args.x or (args.kind == "heatmap" and not args.y) or (args.agg != "rate" and not args.metric):
+            try:
+                sweep = table.sweep_config(args.study, args.storage)
+            except ValueError:                       # no sweep config to read: the flags are needed
+                pass
+        axes = list(sweep.get("grid") or {})
         args.x = args.x or (axes[0] if axes else None)
         if args.kind == "heatmap":
             args.y = args.y or (axes[1] if len(axes) > 1 else None)
         if args.agg != "rate":
-            args.metric = args.metric or table.objective(args.study, args.storage)
+            args.metric = args.metric or (sweep.get("objective") or {}).get("metric")
     need = {"heatmap": ("x", "y"), "curve": ("x",), "samples": ("trial",)}.get(args.kind, ())
     missing = [f"--{n}" for n in need if getattr(args, n) is None]
     if args.metric:
