@@ -16,15 +16,13 @@ study's export (``experiments.results.export``) writes the same CSV.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from experiments import store
 from experiments.results import EXPORTS, exported, read_export
-
-from . import classics, plots
-from .table import load
 
 CONFIGS = Path(__file__).resolve().parent.parent / "experiments" / "configs" / "figures"
 
@@ -41,26 +39,26 @@ class Figure:
         return CONFIGS / (self.quick if quick else self.full)
 
 
-KINDS = "GAN, VAE, flow, diffusion"      # the vector-data figures compare every model kind (issue 18)
+MODEL_KINDS = "GAN, VAE, flow, diffusion"      # the vector-data figures compare every model kind (issue 18)
 
 FIGURES = {
-    "ring_modes": Figure(f"Ring of Gaussians: share of modes captured, {KINDS}", "ring.yaml", "ring_quick.yaml",
+    "ring_modes": Figure(f"Ring of Gaussians: share of modes captured, {MODEL_KINDS}", "ring.yaml", "ring_quick.yaml",
                          "heatmap", dict(x="n_modes", y="separation", metric="modes_captured_fraction")),
     "ring_collapse": Figure("Ring of Gaussians: share of runs that drop modes (a mode holds < half its share), "
-                            f"{KINDS}", "ring.yaml", "ring_quick.yaml", "heatmap",
+                            f"{MODEL_KINDS}", "ring.yaml", "ring_quick.yaml", "heatmap",
                             dict(x="n_modes", y="separation", agg="rate", metric="dropped_modes")),
-    "ring_blur": Figure(f"Ring of Gaussians: share of samples blurred off the modes (not in the gaps), {KINDS}",
+    "ring_blur": Figure(f"Ring of Gaussians: share of samples blurred off the modes (not in the gaps), {MODEL_KINDS}",
                         "ring.yaml", "ring_quick.yaml", "heatmap",
                         dict(x="n_modes", y="separation", metric="blur_mass")),
-    "arcs_precision": Figure(f"Circle cut into arcs: share of samples on the support, {KINDS}", "arcs.yaml",
+    "arcs_precision": Figure(f"Circle cut into arcs: share of samples on the support, {MODEL_KINDS}", "arcs.yaml",
                              "arcs_quick.yaml", "heatmap",
                              dict(x="n_components", y="gap_fraction", metric="support_precision")),
-    "arcs_gaps": Figure(f"Circle cut into arcs: share of samples in the gaps (bridges), {KINDS}", "arcs.yaml",
+    "arcs_gaps": Figure(f"Circle cut into arcs: share of samples in the gaps (bridges), {MODEL_KINDS}", "arcs.yaml",
                         "arcs_quick.yaml", "heatmap", dict(x="n_components", y="gap_fraction", metric="gap_mass")),
-    "arcs_blur": Figure(f"Circle cut into arcs: share of samples blurred off the support (not in the gaps), {KINDS}",
+    "arcs_blur": Figure(f"Circle cut into arcs: share of samples blurred off the support (not in the gaps), {MODEL_KINDS}",
                         "arcs.yaml", "arcs_quick.yaml", "heatmap",
                         dict(x="n_components", y="gap_fraction", metric="blur_mass")),
-    "wavy_coverage": Figure(f"Wavy ring: coverage of the real samples, {KINDS}", "wavy.yaml", "wavy_quick.yaml",
+    "wavy_coverage": Figure(f"Wavy ring: coverage of the real samples, {MODEL_KINDS}", "wavy.yaml", "wavy_quick.yaml",
                             "heatmap", dict(x="frequency", y="amplitude", metric="coverage")),
     "triangles_precision": Figure("Triangles cut into k pieces, blurred: share of images on the manifold, "
                                   "conv GAN vs conv VAE", "triangles.yaml", "triangles_quick.yaml", "heatmap",
@@ -121,9 +119,16 @@ CLASSICS = {
                                "classic_unrolled_ring.yaml", "classic_unrolled_ring_quick.yaml", "hopping", {}),
 }
 FIGURES.update(CLASSICS)
-KINDS = {"heatmap": plots.heatmap, "curve": plots.curve, "onset": plots.onset,
-         "paper_table": classics.paper_table, "contours": classics.critic_contours, "gap_curve": classics.gap_curve,
-         "component_table": classics.component_table, "hopping": classics.mode_hopping}
+KINDS = {"heatmap": "plots.heatmap", "curve": "plots.curve", "onset": "plots.onset",
+         "paper_table": "classics.paper_table", "contours": "classics.critic_contours",
+         "gap_curve": "classics.gap_curve", "component_table": "classics.component_table",
+         "hopping": "classics.mode_hopping"}             # module.function in analysis/, imported to draw
+
+
+def drawer(kind: str):
+    """The plot function of a figure kind (imported on use: listing figures stays light)."""
+    module, name = KINDS[kind].split(".")
+    return getattr(importlib.import_module(f"analysis.{module}"), name)
 
 
 def get(name: str) -> Figure:
@@ -140,9 +145,9 @@ def study_of(name: str, quick: bool) -> tuple[str, int]:
 
 @functools.lru_cache(maxsize=None)
 def _layout(path: Path) -> tuple[str, int, str]:
-    from experiments.sweep_config import load_sweep
-    sweep = load_sweep(path, check=False)
-    return sweep.study, len(sweep.trials), json.dumps(sweep.raw)
+    from experiments.sweep_config import outline
+    study, count, raw = outline(path)
+    return study, count, json.dumps(raw)
 
 
 def stale(name: str, quick: bool, exports: Path | str = EXPORTS) -> str | None:
@@ -228,8 +233,10 @@ def make(name: str, *, quick: bool = False, storage: str | None = None, root: Pa
     if where is None:
         raise ValueError(f"study {study!r} is neither stored complete nor exported to {exports}; "
                          f"run `learnlab figures {name}{flag}` without --no-run")
+    from . import plots
+    from .table import load
     df = load(study, storage, root) if where == "store" else read_export(study, exports)
     title = f"{fig_spec.title}  (study {study})\n{budget(json.loads(_layout(fig_spec.config(quick))[2]))}"
-    fig, drawn = KINDS[fig_spec.kind](df, **fig_spec.args, title=title)
+    fig, drawn = drawer(fig_spec.kind)(df, **fig_spec.args, title=title)
     drawn.insert(0, "study", study)
     return plots.save(fig, drawn, out_folder(quick, out) / name, formats=("png", "pdf"))

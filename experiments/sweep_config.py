@@ -37,7 +37,7 @@ from typing import Any, Mapping
 import numpy as np
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from .config import SECTIONS, read_yaml, section, validate
+from .yamlio import SECTIONS, read_yaml, section
 
 MAX_TRIALS = 100_000         # a sweep's trials are laid out and validated up front
 TOP_KEYS = {                  # key: meaning (learnlab keys sweep)
@@ -181,16 +181,29 @@ def key_name(key: str) -> str:
     return " ".join(p for p in parts if p)
 
 
-def load_sweep(path: str | Path, study: str | None = None, check: bool = True) -> Sweep:
+def _validate(cfg: dict) -> dict:
+    from .config import validate          # imported here: it loads torch, which listing a layout does not need
+    return validate(cfg)
+
+
+def load_sweep(path: str | Path, study: str | None = None) -> Sweep:
     """``study`` None: the config's study, else the file's name; an empty name is refused."""
     raw = read_yaml(path, "sweep config")
-    return build_sweep(raw, raw.get("study", Path(path).stem) if study is None else study, check)
+    return build_sweep(raw, raw.get("study", Path(path).stem) if study is None else study)
 
 
-def build_sweep(raw: Mapping[str, Any], study: str, check: bool = True) -> Sweep:
+def outline(path: str | Path) -> tuple[str, int, dict]:
+    """(study, number of trials, the config as a study stores it) of a sweep config file, its
+    top-level keys checked but no trial laid out: what listing sweeps needs, in milliseconds."""
+    raw = read_yaml(path, "sweep config")
+    study = raw.get("study", Path(path).stem)
+    return study, build_sweep(raw, study, check=False, count_only=True), json.loads(json.dumps(raw, default=str))
+
+
+def build_sweep(raw: Mapping[str, Any], study: str, check: bool = True, count_only: bool = False) -> Sweep:
     """Lay out and validate every trial of a sweep config; raises one ValueError line. With
     ``check`` False the trials' run configs are left unresolved and unvalidated (only the layout:
-    study, keys, axes; what listing a sweep needs, seconds faster for curve families)."""
+    study, keys, axes); with ``count_only`` the number of trials is returned instead (``outline``)."""
     unknown = sorted(set(raw) - set(TOP_KEYS), key=str)
     if unknown:
         raise ValueError(f"sweep: unknown key {unknown[0]!r}; allowed: {', '.join(TOP_KEYS)}")
@@ -253,6 +266,8 @@ def build_sweep(raw: Mapping[str, Any], study: str, check: bool = True) -> Sweep
     if count > MAX_TRIALS:
         raise ValueError(f"sweep: {count} trials (models x grid points x search.budget x seeds) are not allowed; "
                          f"expected at most {MAX_TRIALS}")
+    if count_only:
+        return count
     base = {s: copy.deepcopy(dict(raw.get(s) or {})) for s in ("data", "train")}
     trials: list[TrialSpec] = []
     points = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
@@ -267,7 +282,7 @@ def build_sweep(raw: Mapping[str, Any], study: str, check: bool = True) -> Sweep
                     _set(cfg, "train.seed", seed)
                     key = json.dumps({"model": vname, **point, "draw": d, "seed": seed}, sort_keys=True)
                     try:
-                        resolved = validate(cfg) if check else cfg
+                        resolved = _validate(cfg) if check else cfg
                     except ValueError as err:
                         where = ", ".join(f"{k}={v!r}" for k, v in {"model": vname, **point, **hp}.items())
                         raise ValueError(f"sweep trial ({where}): {err}") from None

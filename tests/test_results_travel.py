@@ -53,3 +53,16 @@ def test_figures_without_a_store_or_table_say_how_to_get_one(tmp_path, monkeypat
         figures.make("ring_modes", exports=tmp_path / "none")
     assert main(["figures", "ring_modes", "--rerun", "--no-run"]) == 2
     assert "--rerun trains and --no-run never does" in capsys.readouterr().err
+
+
+def test_figures_list_is_light_and_says_what_is_stored_or_exported():
+    import subprocess
+    import sys
+    code = ("import sys, io, contextlib; from learnlab.cli import main; out = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out): main(['figures', '--list'])\n"
+            "print('torch' in sys.modules, 'matplotlib' in sys.modules); print(out.getvalue())")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    first, *lines = proc.stdout.splitlines()
+    assert first == "False False", proc.stderr                 # neither torch nor matplotlib: about a second
+    assert sum(line.startswith(tuple(figures.FIGURES)) for line in lines) == len(figures.FIGURES)
+    assert any("fig-ring-quick" in line and "+results" in line for line in lines)
