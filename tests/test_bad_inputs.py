@@ -289,7 +289,7 @@ RUN_ARGV = [
     ["show", "mixture", "--out", "."],
     ["show", "mixture", "--out", "CFG/x.png"],
     ["show", "mixture", "--n_modes"],
-    ["show", "mixture"],
+    ["show", "mixture", "--n_modes", "-3"],            # no --out: traits only, but a bad knob is still refused
     ["show"],
     ["show", "blobs", "--out", "x.png"],
     ["results", ""],
@@ -297,6 +297,13 @@ RUN_ARGV = [
     ["results", "tiny", "--csv", "no/such/t.csv"],
     ["results", "no_such_study"],
     ["results"],
+    ["results", "fig-ring-quick", "--columns", "nope"],
+    ["export", "no_such_study"],
+    ["export", "bad name"],
+    ["keys", "gann"],
+    ["keys"],
+    ["figures", "nope"],
+    ["figures", "ring_modes", "--rerun", "--no-run"],
     ["frobnicate"],
 ]
 SWEEP_ARGV = [
