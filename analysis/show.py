@@ -57,13 +57,32 @@ def plot_images(dist, path: str | Path, *, seed: int = 0, n: int = 16) -> Path:
     intervals = getattr(dist, "intervals", None)
     if intervals:                                    # the split factor's kept pieces and cut gaps
         _pieces(fig.add_axes([0.05, 0.085, 0.55, 0.04]), dist)
+    graphs = dist.family == "graphs"
     for i in range(n):
         ax = fig.add_axes([0.03 + (i % 4) * 0.15, 0.72 - (i // 4) * 0.19, 0.14, 0.17])
-        ax.imshow(x[i], cmap="gray_r" if dist.family == "graphs" else "gray", vmin=0, vmax=1
+        if graphs and i >= n - 4:                    # the last row: the first four graphs drawn
+            _graph(ax, x[i - (n - 4)])
+            continue
+        ax.imshow(x[i], cmap="gray_r" if graphs else "gray", vmin=0, vmax=1
                   if x[i].min() >= 0 and x[i].max() <= 1 else None, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
+    if graphs:
+        fig.text(0.03, 0.93, "adjacency matrices (rows 1-3); the first row's graphs drawn (row 4)", fontsize=8)
     return _save(fig, dist, path)
+
+
+def _graph(ax, adjacency: np.ndarray) -> None:
+    """One graph drawn with networkx (spring layout, fixed seed) from its adjacency matrix (a
+    node-signal column, if any, dropped)."""
+    import networkx as nx
+    n = adjacency.shape[0]
+    g = nx.from_numpy_array((adjacency[:, :n] > 0.5).astype(int))
+    nx.draw_networkx(g, pos=nx.spring_layout(g, seed=0), ax=ax, node_size=12, width=0.5, with_labels=False,
+                     node_color="tab:blue", edge_color="0.4")
+    ax.text(0.5, -0.06, f"{g.number_of_edges()} edges, {nx.number_connected_components(g)} component(s)",
+            transform=ax.transAxes, ha="center", va="top", fontsize=6)
+    ax.axis("off")
 
 
 def plot_distribution(dist, path: str | Path, *, n: int = 2000, seed: int = 0) -> Path:

@@ -75,3 +75,20 @@ def test_show_draws_weights_labels_and_triangle_pieces(tmp_path, monkeypatch):
     kept = [p for p in bar.patches if p.get_facecolor()[0] < 0.5]      # dark: the pieces
     assert [(round(p.get_x()), round(p.get_x() + p.get_width())) for p in kept] == [(0, 28), (40, 68), (80, 108)]
     assert bar.get_xlim() == (0.0, 120.0) and "3 pieces" in bar.get_xlabel()
+
+
+def test_show_draws_graphs_as_matrices_and_as_graphs(tmp_path, monkeypatch):
+    import distributions
+    import networkx as nx
+    import torch
+    from analysis import show
+    figs = []
+    monkeypatch.setattr(show, "_save", lambda fig, dist, path: figs.append(fig) or path)
+    dist = distributions.make("graphs", model="er", n_nodes=12, connectivity=1.5)
+    show.plot_distribution(dist, tmp_path / "g.png")
+    drawn = [ax for ax in figs[-1].axes if ax.texts and "edges" in ax.texts[0].get_text()]
+    assert len(drawn) == 4 and len(figs[-1].axes) == 16
+    first = dist.sample(16, generator=torch.Generator().manual_seed(0)).numpy()[0]
+    g = nx.from_numpy_array((first > 0.5).astype(int))
+    assert drawn[0].texts[0].get_text().startswith(f"{g.number_of_edges()} edges, "
+                                                   f"{nx.number_connected_components(g)} component")
