@@ -85,3 +85,23 @@ def test_plot_defaults_come_from_the_sweep(tmp_path, monkeypatch, capsys):
     assert main(["plot", "curve", "fig-disconnected-lines-quick", "--out", "c.png"]) == 0
     c = pd.read_csv("c.csv")
     assert set(c["metric"]) == {"support_precision"} and sorted(set(c["n_components"])) == [2, 4, 8]
+
+
+def test_plot_titles_say_the_study_filters_metric_and_unit(tmp_path, monkeypatch):
+    from analysis import plots
+    figs = []
+    save = plots.save
+    monkeypatch.setattr(plots, "save", lambda fig, table, path, formats=None: figs.append(
+        (fig._suptitle.get_text() if fig._suptitle else fig.axes[0].get_title(), fig)) or save(fig, table, path, formats))
+    monkeypatch.chdir(tmp_path)
+    assert main(["plot", "heatmap", "fig-ring-quick", "--metric", "mode_reverse_kl", "--where", "model=gan",
+                 "--out", "k.png"]) == 0
+    title, fig = figs[-1]
+    assert title.replace("\n", " ") == "reverse KL (mean, nats): study fig-ring-quick, where model=gan"
+    assert [a.get_xlabel() for a in fig.axes if a.get_title()] == ["n_modes"]
+    assert main(["plot", "curve", "fig-disconnected-lines-quick", "--agg", "rate", "--metric", "bridged",
+                 "--out", "c.png"]) == 0
+    title, fig = figs[-1]
+    assert title == "rate: bridged: study fig-disconnected-lines-quick" and fig.axes[0].get_xscale() == "log"
+    c = pd.read_csv("c.csv")
+    assert set(c["metric"]) == {"bridged"} and c["value"].between(0, 1).all()
