@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "plot": "heatmaps, curves, verdict rates and onsets, samples of a stored study (PNG + CSV of the numbers)",
     "figures": "the lab's named figures: run their sweeps (--quick: a few minutes) and draw them",
     "metrics": "the glossary: every metric and verdict, what it needs and which way is better",
+    "describe": "model-free descriptors of a data set (a family's samples or a .npy / .csv of points)",
     "keys": "every config key of a model kind (gan, vae, flow, diffusion), of train or of a sweep",
 }
 

@@ -1,0 +1,108 @@
+"""Model-free descriptors recover the knobs they mirror on the lab's own families (tolerances
+stated per case), from samples alone."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import distributions
+from metrics.descriptors import describe, describe_intervals, embed, mle, twonn
+
+
+def sample(family, n=3000, **knobs):
+    dist = distributions.make(family, **knobs)
+    return dist, dist.sample(n, generator=torch.Generator().manual_seed(0)).numpy()
+
+
+@pytest.mark.parametrize("d", [2, 5])
+def test_intrinsic_dimension_of_a_uniform_cube(d):
+    x = np.random.default_rng(0).random((3000, d))
+    assert twonn(x) == pytest.approx(d, rel=0.1)               # TwoNN: within 10%
+    assert mle(x) == pytest.approx(d, rel=0.2)                 # MLE (k = 10) runs low with boundaries: 20%
+
+
+def test_intrinsic_dimension_of_an_embedded_mixture():
+    _, x = sample("mixture", layout="random", n_modes=1, dim=3, ambient_dim=12)
+    r = describe(x)
+    assert r["ambient_dim"] == 12 and r["intrinsic_dim_twonn"] == pytest.approx(3, abs=0.4)
+    assert r["noise_thickness"] < 1e-6                         # flat: nothing off the 3-D subspace
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, 8])
+@pytest.mark.parametrize("noise", [0.001, 0.02])
+def test_components_and_loops_of_a_circle_cut_into_arcs(k, noise):
+    _, x = sample("manifold", shape="circle", n_components=k, gap_fraction=0.3 if k > 1 else 0.0, noise=noise)
+    r = describe(x)
+    assert r["components"] == k and r["loops"] == (1 if k == 1 else 0)
+    assert r["noise_thickness"] == pytest.approx(noise, rel=0.3)   # the curve's noise, within 30%
+    assert r["spectral_gap"] < 1e-3                            # a long cycle or pieces: barely connected
+
+
+def test_separation_and_imbalance_of_a_ring():
+    dist, x = sample("mixture", layout="ring", n_modes=8, std=0.05, imbalance=4)
+    r = describe(x)
+    assert r["components"] == 8 and r["loops"] == 0
+    assert r["separation"] == pytest.approx(dist.traits["min_separation"], rel=0.15)
+    assert r["imbalance"] == pytest.approx(4, rel=0.4)          # the lightest of 8 modes holds ~30 points
+    _, x = sample("mixture", layout="grid", n_modes=25, std=0.05)
+    assert describe(x)["components"] == 25
+
+
+def test_overlapping_modes_are_one_component():
+    _, x = sample("mixture", layout="ring", n_modes=8, std=0.2)     # separation 3.8 stds
+    r = describe(x)
+    assert r["components"] == 1 and math.isnan(r["separation"]) and math.isnan(r["imbalance"])
+
+
+def test_images_and_graphs_have_a_stated_embedding():
+    _, imgs = sample("triangles", n=600)
+    pts, how = embed(imgs)
+    assert pts.shape == (600, 64) and "random projection" in how
+    assert np.allclose(embed(imgs)[0], pts)                     # fixed projection
+    _, graphs = sample("graphs", n=600, n_nodes=12)
+    pts, how = embed(graphs)
+    assert pts.shape == (600, 24) and how.startswith("graphs")
+    assert np.allclose(pts[:, :12], np.sort(graphs.sum(2), 1))  # sorted degrees
+    r = describe(graphs)
+    assert r["components"] >= 1 and 0 < r["intrinsic_dim_twonn"] < 24
+
+
+def test_intervals_and_bad_input():
+    _, x = sample("mixture", layout="ring", n_modes=8, std=0.02, n=2000)
+    iv = describe_intervals(x, n_boot=3, n_sub=500)
+    mean, lo, hi = iv["separation"]
+    assert lo <= mean <= hi and iv["components"] == (8.0, 8.0, 8.0)
+    bad = x.copy()
+    bad[3, 0] = np.nan
+    with pytest.raises(ValueError, match="1 of 2000 samples have non-finite values"):
+        describe(bad)
+    with pytest.raises(ValueError, match="10 distinct samples are too few; expected at least 50"):
+        describe(x[:10])
+    with pytest.raises(ValueError, match=r"shape \(5, 2, 3, 4, 5\) is not allowed"):
+        describe(np.zeros((5, 2, 3, 4, 5)))
+
+
+def test_describe_command_on_a_family_and_on_user_files(tmp_path, capsys):
+    from learnlab.cli import main
+    assert main(["describe", "manifold", "--shape", "circle", "--n_components", "4", "--gap_fraction", "0.3",
+                 "--n", "2000", "--boot", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "components                    4   [4, 4]" in out and "loops                         0" in out
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "p.npy", rng.normal(size=(600, 3)))
+    np.savetxt(tmp_path / "p.csv", rng.random((300, 2)), delimiter=",")
+    for name in ("p.npy", "p.csv"):
+        assert main(["describe", str(tmp_path / name), "--boot", "2"]) == 0
+        out = capsys.readouterr().out
+        assert f"file {tmp_path / name}" in out and "separation           n/a (fewer than two components)" in out
+    (tmp_path / "ragged.csv").write_text("1,2\n3\n")
+    np.save(tmp_path / "nan.npy", np.full((100, 2), np.nan))
+    for argv, needle in ((["describe", str(tmp_path / "ragged.csv")], "cannot be read as numbers"),
+                         (["describe", str(tmp_path / "nan.npy")], "100 of 100 samples have non-finite values"),
+                         (["describe", str(tmp_path / "none.npy")], "does not exist"),
+                         (["describe", str(tmp_path / "p.npy"), "--n_modes", "3"], "knobs are for a family"),
+                         (["describe", "blobs"], "unknown family 'blobs'")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], err
