@@ -85,3 +85,18 @@ def real_samples(folder: str | Path, n: int = 1000) -> np.ndarray:
     cfg = load_config(folder)
     dist = make_distribution(cfg)
     return dist.sample(n, generator=torch.Generator().manual_seed(cfg["train"]["seed"] + 1)).numpy()
+
+
+def truth(folder: str | Path) -> dict | None:
+    """What a 2-D sample picture draws of the trial's ground truth: ``{"modes": centres [K, 2]}``
+    for a family with modes, ``{"support": points [m, 2]}`` on the clean support of a curve, or
+    None (images, graphs, more than two dimensions, or no such ground truth)."""
+    from experiments.config import make_distribution
+    dist = make_distribution(load_config(folder))
+    if tuple(dist.event_shape) != (2,):
+        return None
+    if dist.modes is not None:
+        return {"modes": dist.modes.centres.numpy()}
+    if hasattr(dist, "support_points"):
+        return {"support": dist.support_points(2000).numpy()}
+    return None

@@ -48,7 +48,7 @@ from experiments.results import representatives  # noqa: E402
 from metrics import registry  # noqa: E402
 
 from .plots import wrap  # noqa: E402
-from .artifacts import load_model, load_samples, real_samples, trial_folder  # noqa: E402
+from .artifacts import load_model, load_samples, real_samples, trial_folder, truth  # noqa: E402
 
 NIP = "not in paper"
 
@@ -215,7 +215,7 @@ def paper_table(df: pd.DataFrame, metrics=("modes_captured", "mode_hq_percent", 
             continue
         folder = trial_folder(row)
         draw(axs, real_samples(folder), load_samples(folder)["fake"], f"{row['model']} (seed {row['seed']})",
-             legend=i == 0)
+             legend=i == 0, truth=truth(folder))
         axs.tick_params(labelsize=6)
     fig.suptitle(title, fontsize=10)
     source = {"pacgan": "PacGAN Table 1, mean ± s.e. of 10 trials",

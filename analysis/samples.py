@@ -22,7 +22,7 @@ from experiments.snapshots import draw  # noqa: E402
 from experiments.sweep_config import key_name  # noqa: E402
 from metrics import registry  # noqa: E402
 
-from .artifacts import load_samples, real_samples, trial_folder  # noqa: E402
+from .artifacts import load_samples, real_samples, trial_folder, truth  # noqa: E402
 
 HEADLINE = ("modes_captured", "mode_hq_fraction", "precision", "coverage", "support_precision", "gap_mass",
             "blur_mass", "manifold_precision", "residual_median", "connected_fake", "mmd2_degree_rbf_0.1")
@@ -54,7 +54,7 @@ def samples(df: pd.DataFrame, trial: int, out: str | Path, *, panels: int = 4) -
     for ax, shot in zip(axes[0], pick):
         ax.imshow(mpimg.imread(shot))
         ax.axis("off")
-    draw(axes[0, -1], real_samples(folder), final["fake"], f"final, step {final['step']}")
+    draw(axes[0, -1], real_samples(folder), final["fake"], f"final, step {final['step']}", truth=truth(folder))
     metrics = ", ".join(f"{registry.label(m)} {row[m]:.3g}" for m in HEADLINE if m in row and pd.notna(row[m]))
     outcome = row.get("verdict.outcome")
     verdict = f"; verdict: {outcome.replace('_', ' ')}" if isinstance(outcome, str) else ""

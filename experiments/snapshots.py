@@ -13,11 +13,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def draw(ax, real: np.ndarray, fake: np.ndarray, title: str = "", legend: bool = True) -> None:
+def draw(ax, real: np.ndarray, fake: np.ndarray, title: str = "", legend: bool = True,
+         truth: dict | None = None) -> None:
     """Draw ``fake`` over ``real`` ([n, ...] arrays, flattened to rows; non-finite rows dropped)
     on ``ax``: 2-D as is, more dimensions on the real samples' first two principal axes. The view
     holds 99% of the real and of all samples (stray generated mass is not clipped away); how many
-    generated samples still fall outside it (non-finite ones included) is said in the title."""
+    generated samples still fall outside it (non-finite ones included) is said in the title.
+    ``truth`` (``analysis.artifacts.truth``): mode centres or clean-support points drawn over them."""
     if real.ndim >= 3:                               # images, or graphs as adjacency matrices
         return mosaic(ax, real, fake, title)
     real, fake = real.reshape(len(real), -1), fake.reshape(len(fake), -1)
@@ -30,6 +32,10 @@ def draw(ax, real: np.ndarray, fake: np.ndarray, title: str = "", legend: bool =
         real, fake = (real - mean) @ axes, (fake - mean) @ axes
     ax.scatter(real[:, 0], real[:, 1], s=2, alpha=0.35, c="tab:blue", label="real")
     ax.scatter(fake[:, 0], fake[:, 1], s=2, alpha=0.35, c="tab:red", label="generated")
+    if truth and "modes" in truth:                   # the ground truth over the samples (2-D only)
+        ax.scatter(*np.asarray(truth["modes"]).T, marker="x", s=25, c="k", lw=1, label="modes")
+    elif truth and "support" in truth:
+        ax.scatter(*np.asarray(truth["support"]).T, s=0.05, c="k", alpha=0.35, label="support")
     both = np.concatenate([real, fake]) if len(fake) else real
     lo = np.minimum(np.percentile(real, 0.5, axis=0), np.percentile(both, 0.5, axis=0))
     hi = np.maximum(np.percentile(real, 99.5, axis=0), np.percentile(both, 99.5, axis=0))
@@ -39,7 +45,7 @@ def draw(ax, real: np.ndarray, fake: np.ndarray, title: str = "", legend: bool =
     ax.set_ylim(lo[1], hi[1])
     ax.set_aspect("equal", adjustable="box")
     if legend:
-        ax.legend(loc="upper right", fontsize=8, markerscale=4)
+        ax.legend(loc="best", fontsize=7, markerscale=3)
     outside = int((~((fake >= lo) & (fake <= hi)).all(1)).sum()) + (n_fake - len(fake))
     ax.set_title(title + (f"\n{outside} of {n_fake} generated outside the view" if outside else ""), fontsize=9)
 
