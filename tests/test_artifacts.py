@@ -132,6 +132,7 @@ def test_a_figure_of_an_unfinished_study_is_an_error_not_a_run(no_training, tmp_
     path = tmp_path / "never.yaml"
     path.write_text(yaml.safe_dump({**CONFIG, "study": "never-run"}))
     monkeypatch.setitem(figures.FIGURES, "never", figures.Figure("never", str(path), str(path), "contours"))
-    with pytest.raises(ValueError, match="study 'never-run' is not stored complete; run `learnlab figures never"):
+    with pytest.raises(ValueError, match="study 'never-run' is neither stored complete nor exported to .*; run "
+                                         "`learnlab figures never --quick` without --no-run"):
         figures.make("never", quick=True, root=tmp_path / "store")
     assert not (tmp_path / "figures").exists()

@@ -28,7 +28,7 @@ def test_steps_per_batch_gives_identical_records(tmp_path):
     assert [e["step"] for e in ten["history"]] == [20, 40, 60, 65]
     shots = sorted(p.name for p in (tmp_path / "ten" / "samples").iterdir())
     assert shots == [f"step_{s:07d}.png" for s in (20, 40, 60, 65)]
-    assert list((tmp_path / "ten").glob("events.out.tfevents.*"))
+    assert list((tmp_path / "ten").glob("* seed=0/events.out.tfevents.*"))     # a TensorBoard run named for it
     saved = json.loads((tmp_path / "ten" / "config.json").read_text())
     assert saved["train"]["steps_per_batch"] == 10
 
@@ -62,7 +62,7 @@ def test_each_member_logs_its_own_tensorboard_scalars(tmp_path):
     recs = run_group([cfg(0), cfg(1)], [tmp_path / "a", tmp_path / "b"])
     losses = []
     for rec, name in zip(recs, "ab"):
-        ea = EventAccumulator(str(next((tmp_path / name).glob("events*"))))
+        ea = EventAccumulator(str(tmp_path / name / f"vae mixture seed={'ab'.index(name)}"))   # train.run_name
         ea.Reload()
         assert {"train/loss", "train/kl", "eval/coverage"} <= set(ea.Tags()["scalars"])
         losses.append([e.value for e in ea.Scalars("train/loss")])
