@@ -154,6 +154,12 @@ def draw_heatmap(table: pd.DataFrame, x: str, y: str | None, facet: str | None, 
     return fig
 
 
+def _facet(df: pd.DataFrame, facet: str | None) -> str | None:
+    """The facet column, or None when it has one value (one panel: no 'model = default' title)."""
+    fc = resolve(df, facet) if facet else None
+    return fc if fc is not None and df[fc].nunique(dropna=False) > 1 else None
+
+
 def study_order(table: pd.DataFrame, df: pd.DataFrame, facet: str | None) -> pd.DataFrame:
     """``table``'s rows with its panels in the study's order (its config's models), not alphabetical."""
     if not facet or "trial" not in df:
@@ -168,7 +174,7 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str | None = None, *, face
     ``facet`` value, one colour scale (0..1 for rates and shares, else the data's range); returns (figure,
     aggregated table)."""
     xc, yc = resolve(df, x), resolve(df, y)
-    fc = resolve(df, facet) if facet else None
+    fc = _facet(df, facet)
     mc = resolve(df, metric) if metric else COLLAPSED
     table = aggregate(df, xc, yc, mc, fc, agg, best)
     table = study_order(table, df, fc)
@@ -234,7 +240,7 @@ def onset(df: pd.DataFrame, x: str, y: str | None = None, *, facet: str | None =
                          "misweighted, blurred, bridged")
     xc = resolve(df, x)
     yc = resolve(df, y) if y else None
-    fc = resolve(df, facet) if facet else None
+    fc = _facet(df, facet)
     table = study_order(onset_table(df, xc, yc, fc, flag), df, fc)
     table["label"] = [cell_text(r, "onset") for _, r in table.iterrows()]
     name = f"onset step: {flag.replace('_', ' ')}"
