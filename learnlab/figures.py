@@ -11,6 +11,7 @@ one resumes; the full budget takes hours on 2 cores: use --workers or a shared -
     learnlab figures --list
     learnlab figures ring_modes --quick          # the quick ring heatmap, redrawn from results/
     learnlab figures ring_modes --quick --rerun  # ... trained again here (a few minutes)
+    learnlab figures ring_modes --rerun --export --workers 2   # full budget, then its table into results/
     learnlab figures --all --quick               # every quick figure
 """
 from __future__ import annotations
@@ -36,6 +37,9 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--no-run", action="store_true", help="only draw stored or exported studies; never train")
     p.add_argument("--rerun", action="store_true",
                    help="run the study in the local store (resuming it) instead of drawing the exported table")
+    p.add_argument("--export", action="store_true",
+                   help="after drawing from the store, export the study to results/ (so the committed table and "
+                        "figure agree)")
     p.add_argument("--accept-changes", action="store_true",
                    help="continue a stored study whose figure config has changed (e.g. new model kinds)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -76,6 +80,10 @@ def main(argv: Sequence[str]) -> int:
                              table=None if where is None else where == "table")
         drawn = f"exported table {EXPORTS.name}/{study}.csv.gz" if where == "table" else f"stored study {study}"
         print(f"{name}: drew the {drawn}; wrote {', '.join(map(str, paths))} ({time.perf_counter() - start:.0f} s)")
+        if args.export and where != "table":
+            from experiments.results import export
+            export(study, EXPORTS, args.storage)
+            print(f"{name}: exported {study} to {EXPORTS.name}/")
     return 0
 
 

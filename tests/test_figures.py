@@ -60,7 +60,10 @@ def test_quick_ring_figure_end_to_end(tmp_path, monkeypatch, capsys):
         monkeypatch.setitem(figures.FIGURES, name, dataclasses.replace(fig, quick=str(tiny_quick(tmp_path))))
     assert main(["figures", "ring_modes", "--quick", "--no-progress"]) == 2       # results/ ran another config
     assert "ran with models.gan.g_width=64 where the config now has 16; " in capsys.readouterr().err
-    assert main(["figures", "ring_modes", "--quick", "--no-progress", "--rerun"]) == 0
+    import experiments.results
+    monkeypatch.setattr(experiments.results, "EXPORTS", tmp_path / "results")        # not the project's
+    assert main(["figures", "ring_modes", "--quick", "--no-progress", "--rerun", "--export"]) == 0
+    assert (tmp_path / "results" / "fig-ring-quick.csv.gz").is_file()
     quick = tmp_path / "figures" / "quick"                      # never over the full-budget figures
     for ext in ("png", "pdf", "csv"):
         assert (quick / f"ring_modes.{ext}").stat().st_size > 0
