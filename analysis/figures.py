@@ -217,8 +217,9 @@ def make(name: str, *, quick: bool = False, storage: str | None = None, root: Pa
          out: Path | str | None = None, exports: Path | str = EXPORTS, table: bool | None = None) -> list[Path]:
     """Draw the figure into ``out_folder(quick, out)``/NAME.png, .pdf and .csv; returns their paths.
     Trains nothing. ``table``: None draws from the store when the study is stored complete, else
-    from its exported table; True only from the table, False only from the store; anything else
-    is a one-line ValueError."""
+    from its exported table; True only from the table, False only from the store. A study that
+    cannot be drawn that way (not stored complete, not exported, exported from another config) is
+    a one-line ValueError saying what to run."""
     fig_spec = get(name)
     study, total = study_of(name, quick)
     where = source(study, total, storage, root, exports) if table is None else ("table" if table else "store")
