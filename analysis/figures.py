@@ -214,7 +214,8 @@ def source(study: str, total: int, storage: str | None = None, root: Path | str 
 
 
 def make(name: str, *, quick: bool = False, storage: str | None = None, root: Path | str = store.ROOT,
-         out: Path | str | None = None, exports: Path | str = EXPORTS, table: bool | None = None) -> list[Path]:
+         out: Path | str | None = None, exports: Path | str = EXPORTS, table: bool | None = None,
+         formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
     """Draw the figure into ``out_folder(quick, out)``/NAME.png, .pdf and .csv; returns their paths.
     Trains nothing. ``table``: None draws from the store when the study is stored complete, else
     from its exported table; True only from the table, False only from the store. A study that
@@ -240,4 +241,4 @@ def make(name: str, *, quick: bool = False, storage: str | None = None, root: Pa
     title = f"{fig_spec.title}  (study {study})\n{budget(json.loads(_layout(fig_spec.config(quick))[2]))}"
     fig, drawn = drawer(fig_spec.kind)(df, **fig_spec.args, title=title)
     drawn.insert(0, "study", study)
-    return plots.save(fig, drawn, out_folder(quick, out) / name, formats=("png", "pdf"))
+    return plots.save(fig, drawn, out_folder(quick, out) / name, formats=formats)

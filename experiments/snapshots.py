@@ -88,7 +88,8 @@ def save_scatter(path: str | Path, real: np.ndarray, fake: np.ndarray, title: st
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
-    if logger is not None:
-        logger.experiment.add_figure("samples", fig, global_step=step, close=False)
     plt.close(fig)
+    if logger is not None:                   # the PNG just written, not a second rendering
+        import matplotlib.image as mpimg
+        logger.experiment.add_image("samples", mpimg.imread(path)[..., :3], global_step=step, dataformats="HWC")
     return path
