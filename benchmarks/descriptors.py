@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import distributions  # noqa: E402
@@ -40,7 +41,8 @@ def main() -> None:
                         ("loops", lambda: D.loops(sub, D.own_scale(sub)[0])),
                         ("spectral_gap", lambda: D.spectral_gap(sub)), ("thickness", lambda: D.thickness(sub))):
             t = time.perf_counter()
-            f()
+            with threadpool_limits(1):             # as describe runs them (module docstring)
+                f()
             times[name] = time.perf_counter() - t
         t = time.perf_counter()
         out = D.describe(x)
