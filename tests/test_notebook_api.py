@@ -69,7 +69,7 @@ def test_notebook_api_is_lazy_and_reads_studies_from_anywhere(tmp_path):
         learnlab.nope
 
 
-def test_learnlab_root_finds_a_stored_study_from_another_folder(tmp_path):
+def test_learnlab_root_sets_the_store_folder_from_any_working_directory(tmp_path):
     code = "from experiments import store; print(store.ROOT)"
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "LEARNLAB_ROOT": str(tmp_path / "studies")}
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
