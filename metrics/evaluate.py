@@ -29,6 +29,8 @@ Metric names (all floats; a metric is either in the dict or in ``skipped``, neve
     blur_mass, gap_mass    shares off the support: blurred / in the gaps (metrics.verdicts.placement)
     components_held, components_held_fraction, held_js   modes or pieces held (metrics.verdicts.judge)
     support_coverage       share of ``dist.support_points(n)`` covered (metrics.manifold.support_coverage)
+    quality                harmonic mean of support_precision and coverage (triangles: manifold
+                           precision and recall): the one continuous score of a run (``quality``)
 
 Conventions. Non-finite samples count as failures where a metric is a share of the samples
 (mode_hq_fraction, precision, density, support_precision: they are in no ball and near no
@@ -115,7 +117,7 @@ def evaluate(dist, samples: torch.Tensor, *, real: torch.Tensor | None = None,
 
     own = [fn for need, fn in EVALUATORS.items() if need in dist.capabilities]
     if own:                                                # images, graphs: the family's own metrics
-        return _declared(own[0](dist, samples, real, generator, k_pr, k_dc, c2st))
+        return _declared(_with_quality(own[0](dist, samples, real, generator, k_pr, k_dc, c2st)))
     n = samples.shape[0]
     finite = torch.isfinite(samples.flatten(1)).all(dim=1)
     fake = samples[finite]
@@ -128,7 +130,29 @@ def evaluate(dist, samples: torch.Tensor, *, real: torch.Tensor | None = None,
     for metrics, skips in parts:
         out.update(metrics)
         skipped.update(skips)
-    return _declared(Evaluation(out, skipped, settings))
+    return _declared(_with_quality(Evaluation(out, skipped, settings)))
+
+
+# The quality score, defined once: the harmonic mean of a ground-truth precision (share of the
+# samples on the true support) and a recall (share of the real distribution the samples reach).
+QUALITY_PAIRS = (("support_precision", "coverage"), ("manifold_precision", "manifold_recall"))
+
+
+def quality(precision: float, recall: float) -> float:
+    """Harmonic mean of precision and recall (0 when either is 0): high only when the samples stay
+    on the support *and* reach all of it, so blur, bridges and dropped modes all lower it."""
+    return 0.0 if precision <= 0 or recall <= 0 else 2 * precision * recall / (precision + recall)
+
+
+def _with_quality(ev: Evaluation) -> Evaluation:
+    """Add ``quality`` from the first pair of ``QUALITY_PAIRS`` the evaluation holds."""
+    for p, r in QUALITY_PAIRS:
+        if p in ev and r in ev:
+            ev["quality"] = quality(ev[p], ev[r])
+            return ev
+    ev.skipped["quality"] = ("needs " + " or ".join(f"{p} and {r}" for p, r in QUALITY_PAIRS)
+                             + ": no ground-truth precision for this family")
+    return ev
 
 
 def _declared(ev: Evaluation) -> Evaluation:

@@ -75,6 +75,8 @@ _ROWS = [
     ("components_held_fraction", "metrics.verdicts.judge", "components", "higher", "share", "held fraction", "components_held / number of components"),
     ("held_js", "metrics.verdicts.judge", "components", "lower", "nats", "held JS", "JS divergence of the held components' shares and true weights, renormalised over them"),
     ("support_coverage", "metrics.manifold.support_coverage", "support_points", "higher", "share", "support coverage", "share of evenly spread support points with a sample among their real neighbours"),
+    ("quality", "metrics.evaluate.quality", "support_distance", "higher", "share", "quality",
+     "harmonic mean of support_precision and coverage (triangles: manifold precision and recall): on the support and all of it"),
     ("runtime_s", "experiments.train", "a run", "lower", "seconds", "runtime", "wall seconds of the trial (its share of a batched group's)"),
     # triangles (metrics.triangles.TriangleMatcher; evaluate renames its keys manifold_*)
     ("pixel_precision", S, "triangle_factors", "higher", "share", "pixel precision", "k-NN precision in pixel space (k = 3)"),

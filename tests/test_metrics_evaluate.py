@@ -29,7 +29,7 @@ def test_true_samples_of_a_mixture(ring):
     assert all(math.isfinite(v) for v in ev.values())
     names = SAMPLE_METRICS | MODE_METRICS | {f"mode_mass_{k}" for k in range(8)} | {
         "log_prob_mean", "log_prob_real_mean", "support_precision", "blur_mass", "gap_mass", "components_held",
-        "components_held_fraction", "held_js"}
+        "components_held_fraction", "held_js", "quality"}
     assert set(ev) == names
     assert set(ev.skipped) == {"support_coverage"} and "support_points" in ev.skipped["support_coverage"]
     assert ev["modes_captured"] == 8 and ev["nonfinite_fraction"] == 0
@@ -60,6 +60,24 @@ def test_manifold_skips_modes_and_measures_the_support():
     ev_half = evaluate(dist, half, c2st=False)
     assert abs(ev_half["support_coverage"] - 0.5) < 0.05
     assert ev_half["support_precision"] > 0.95            # on the support, just half of it
+    # quality: the harmonic mean of on-support share and (k-NN) coverage, whatever loses the mass
+    assert ev["quality"] == pytest.approx(2 / (1 / ev["support_precision"] + 1 / ev["coverage"]))
+    assert ev["quality"] > 0.95 and abs(ev_half["quality"] - 2 * 0.5 / 1.5) < 0.05
+
+
+def test_quality_falls_alike_for_dropped_modes_and_blur(ring):
+    x = ring.sample(4000, generator=gen(7))
+    dropped = x[torch.cdist(x, ring.modes.centres.to(x.dtype)).argmin(1) < 4][:2000]     # 4 of 8 modes
+    blurred = torch.cat([x[:1000], x[1000:2000] + torch.randn(1000, 2, generator=gen(8))])
+    q_drop, q_blur = (evaluate(ring, s, c2st=False)["quality"] for s in (dropped, blurred))
+    assert abs(q_drop - 2 * 0.5 / 1.5) < 0.05               # on the support, half of it: 2/3
+    assert 0.55 < q_blur < 0.75                              # half the samples off it: ~2/3 too
+
+
+def test_graphs_have_no_quality():
+    dist = distributions.make("graphs", model="er", n_nodes=8)
+    ev = evaluate(dist, dist.sample(60, generator=gen(9)), c2st=False)
+    assert "quality" not in ev and "ground-truth precision" in ev.skipped["quality"]
 
 
 def test_noiseless_manifold_has_no_log_prob():
