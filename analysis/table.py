@@ -133,21 +133,33 @@ def _flags(col: pd.Series) -> pd.Series:
     return col.map(lambda v: float(bool(v)) if isinstance(v, (bool, np.bool_, int, float)) and v == v else math.nan)
 
 
+def counted_flags(rows: pd.DataFrame, flag: str) -> pd.Series:
+    """The 0 / 1 outcomes a rate counts (module docstring): a diverged trial is a failure (flagged,
+    unless the flag is ``learned``), failed trials and trials without the verdict are dropped."""
+    status = rows["status"]
+    out = _flags(rows[flag]) if flag in rows else pd.Series(math.nan, index=rows.index)
+    out = out.where(status == "complete", math.nan).mask(status == "diverged", float(label(flag) != "learned"))
+    return out.dropna()
+
+
+def complete_values(rows: pd.DataFrame, metric: str) -> pd.Series:
+    """A metric's finite values over the complete trials (what a mean or median counts)."""
+    vals = pd.to_numeric(rows.loc[rows["status"] == "complete", metric], errors="coerce")
+    return vals[np.isfinite(vals)]
+
+
 def _cell(rows: pd.DataFrame, metric: str, agg: str) -> dict:
     """The statistic of one cell and draw (see the module docstring for what counts)."""
     status = rows["status"]
     out = {"n_total": len(rows), "n_diverged": int((status == "diverged").sum()),
            "n_failed": int((status == "failed").sum())}
     if agg == "rate":
-        flag = _flags(rows[metric]) if metric in rows else pd.Series(math.nan, index=rows.index)
-        flag = flag.where(status == "complete", math.nan).mask(status == "diverged", float(label(metric) != "learned"))
-        flag = flag.dropna()
+        flag = counted_flags(rows, metric)
         out["n"], out["k"] = len(flag), int(flag.sum())
         out["value"], out["lo"], out["hi"] = wilson(out["k"], out["n"])
         out["values"] = json.dumps([int(v) for v in flag])
     else:
-        vals = pd.to_numeric(rows.loc[status == "complete", metric], errors="coerce")
-        vals = vals[np.isfinite(vals)]
+        vals = complete_values(rows, metric)
         out["n"] = len(vals)
         out["value"], out["lo"], out["hi"] = bootstrap(vals.to_numpy(), agg)
         if len(vals) <= FEW_SEEDS:                 # a bootstrap of 2-3 values is no interval: show them
@@ -156,7 +168,7 @@ def _cell(rows: pd.DataFrame, metric: str, agg: str) -> dict:
     return out
 
 
-def _params(cell: pd.DataFrame, draw_rows: pd.DataFrame) -> str:
+def draw_params(cell: pd.DataFrame, draw_rows: pd.DataFrame) -> str:
     """The searched hyper-parameters of the winning draw: config columns that vary across the
     cell's draws but not within the draw."""
     cols = [c for c in cell.columns if c.startswith(CONFIG)
@@ -196,12 +208,30 @@ def aggregate(df: pd.DataFrame, x: str, y: str | None = None, metric: str | None
         sign = 1 if best == "max" else -1
         d, g, stat = max(finite, key=lambda p: (p[2]["n"], sign * p[2]["value"], -p[0])) if finite else per_draw[0]
         rows.append({**{label(k): v for k, v in zip(keys, cell_key)}, **stat, "draw": d,
-                     "n_draws": len(per_draw), "params": _params(cell, g)})
+                     "n_draws": len(per_draw), "params": draw_params(cell, g)})
     table = pd.DataFrame(rows)
     table.insert(len(keys), "metric", label(metric))
     table.insert(len(keys) + 1, "agg", agg)
     table.attrs["pooled"] = pooled
     return table
+
+
+def tuned(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Each model kind's winning hyper-parameter draw of a tuning study, by a failure-first rule:
+    the most runs judged ``learned`` (a diverged run counts as not learned), then the highest
+    mean ``metric`` over the complete runs. One row per model: draw, learned, runs, the metric's
+    mean, params (the searched values, as JSON), and the ranked draws' score for inspection."""
+    rows = []
+    for model, cell in df.groupby("model", sort=True):
+        ranked = []
+        for d, g in cell.groupby("draw", sort=True):
+            flags = counted_flags(g, "verdict.learned")
+            vals = complete_values(g, metric) if metric in g else pd.Series(dtype=float)
+            ranked.append((int(flags.sum()), float(vals.mean()) if len(vals) else -math.inf, -int(d), g, len(flags)))
+        learned, score, d, g, n = max(ranked, key=lambda r: r[:3])
+        rows.append({"model": model, "draw": -d, "learned": f"{learned}/{n}", metric: score,
+                     "params": draw_params(cell, g), "draws": len(ranked)})
+    return pd.DataFrame(rows)
 
 
 def onset_table(df: pd.DataFrame, x: str, y: str | None = None, facet: str | None = None,

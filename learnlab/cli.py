@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "results": "print a study as one tidy row per trial (--columns, --summary, --csv)",
     "export": "write studies as files that travel (results/STUDY.csv.gz, history, sweep config, sample runs)",
     "plot": "heatmaps, curves, verdict rates and onsets, samples of a stored study (PNG + CSV of the numbers)",
+    "trend": "does an outcome change with a trait? logistic / least-squares slope per model kind, bootstrap interval",
     "figures": "the lab's named figures: run their sweeps (--quick: a few minutes) and draw them",
     "metrics": "the glossary: every metric and verdict, what it needs and which way is better",
     "describe": "model-free descriptors of a data set (a family's samples or a .npy / .csv of points)",

@@ -5,6 +5,7 @@ from its export in results/.
 
     learnlab results fig-ring-quick --columns model,data.*,seed,modes_captured*,verdict.outcome
     learnlab results fig-ring-quick --summary      # per model and grid cell: runs, objective, outcomes
+    learnlab results atlas-tune-ring --tuned       # per model: the winning draw of a tuning study
 """
 from __future__ import annotations
 
@@ -30,21 +31,31 @@ def select(df, patterns: str):
 
 
 def summary(df, axes: list[str], metric: str | None):
-    """One row per model and grid cell: runs, complete, diverged, failed, the objective's mean
-    and the runs' outcomes (metrics.verdicts), counted."""
+    """One row per model, grid cell and hyper-parameter draw (with the draw's searched values):
+    runs, complete, diverged, failed, the objective's mean and the runs' outcomes
+    (metrics.verdicts), counted."""
     import pandas as pd
     keys = ["model", *[a for a in axes if a in df]]
     rows = []
-    for key, g in df.groupby(keys, sort=True, dropna=False):
+    for key, cell in df.groupby(keys, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
-        row = dict(zip(keys, key), runs=len(g), complete=int((g["status"] == "complete").sum()),
-                   diverged=int((g["status"] == "diverged").sum()), failed=int((g["status"] == "failed").sum()))
-        if metric and metric in g:
-            row[f"{metric} (mean)"] = pd.to_numeric(g[metric], errors="coerce").mean()
-        if "verdict.outcome" in g:
-            row["outcomes"] = ", ".join(f"{k} {v}" for k, v in g["verdict.outcome"].value_counts().items())
-        rows.append(row)
+        draws = cell.groupby("draw", sort=True) if cell["draw"].nunique() > 1 else [(None, cell)]
+        for draw, g in draws:
+            rows.append(_summary_row(dict(zip(keys, key)), cell, draw, g, metric))
     return pd.DataFrame(rows)
+
+
+def _summary_row(key: dict, cell, draw, g, metric: str | None) -> dict:
+    import pandas as pd
+    from analysis.table import draw_params
+    row = dict(key, **({} if draw is None else {"draw": int(draw), "params": draw_params(cell, g)}),
+               runs=len(g), complete=int((g["status"] == "complete").sum()),
+               diverged=int((g["status"] == "diverged").sum()), failed=int((g["status"] == "failed").sum()))
+    if metric and metric in g:
+        row[f"{metric} (mean)"] = pd.to_numeric(g[metric], errors="coerce").mean()
+    if "verdict.outcome" in g:
+        row["outcomes"] = ", ".join(f"{k} {v}" for k, v in g["verdict.outcome"].value_counts().items())
+    return row
 
 
 def main(argv: Sequence[str]) -> int:
@@ -53,6 +64,8 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--storage", help="database URL (default: the embedded store, else results/)")
     p.add_argument("--columns", help="comma-separated column names or patterns (e.g. model,seed,verdict.*)")
     p.add_argument("--summary", action="store_true", help="one row per model and grid cell instead of per run")
+    p.add_argument("--tuned", action="store_true", help="per model, the winning hyper-parameter draw: most runs "
+                   "learned, then the best mean objective (analysis.table.tuned)")
     p.add_argument("--csv", help="write the table to this CSV file")
     args = p.parse_args(argv)
     from experiments.sweep_config import check_study
@@ -61,8 +74,12 @@ def main(argv: Sequence[str]) -> int:
     if args.csv:
         output_file(args.csv, "--csv")
     import pandas as pd
-    from analysis.table import grid_axes, objective, study_table
+    from analysis.table import grid_axes, objective, study_table, tuned
     df = study_table(args.study, args.storage)
+    if args.summary and args.tuned:
+        raise ValueError("--summary and --tuned are two views of a study; ask for one")
+    if args.tuned:
+        df = tuned(df, objective(args.study, args.storage) or "quality")
     if args.summary:
         df = summary(df, grid_axes(args.study, args.storage), objective(args.study, args.storage))
     if args.columns:
