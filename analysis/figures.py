@@ -50,6 +50,11 @@ FIGURES = {
     "ring_blur": Figure(f"Ring of Gaussians: share of samples blurred off the modes (not in the gaps), {MODEL_KINDS}",
                         "ring.yaml", "ring_quick.yaml", "heatmap",
                         dict(x="n_modes", y="separation", metric="blur_mass")),
+    "ring_quality": Figure(f"Ring of Gaussians: quality (harmonic mean of on-support share and coverage), {MODEL_KINDS}",
+                           "ring.yaml", "ring_quick.yaml", "heatmap",
+                           dict(x="n_modes", y="separation", metric="quality")),
+    "ring_outcomes": Figure(f"Ring of Gaussians: how the runs ended, {MODEL_KINDS}", "ring.yaml", "ring_quick.yaml",
+                            "outcomes", dict(x="n_modes", y="separation")),
     "arcs_precision": Figure(f"Circle cut into arcs: share of samples on the support, {MODEL_KINDS}", "arcs.yaml",
                              "arcs_quick.yaml", "heatmap",
                              dict(x="n_components", y="gap_fraction", metric="support_precision")),
@@ -58,6 +63,11 @@ FIGURES = {
     "arcs_blur": Figure(f"Circle cut into arcs: share of samples blurred off the support (not in the gaps), {MODEL_KINDS}",
                         "arcs.yaml", "arcs_quick.yaml", "heatmap",
                         dict(x="n_components", y="gap_fraction", metric="blur_mass")),
+    "arcs_quality": Figure(f"Circle cut into arcs: quality (harmonic mean of on-support share and coverage), {MODEL_KINDS}",
+                           "arcs.yaml", "arcs_quick.yaml", "heatmap",
+                           dict(x="n_components", y="gap_fraction", metric="quality")),
+    "arcs_outcomes": Figure(f"Circle cut into arcs: how the runs ended, {MODEL_KINDS}", "arcs.yaml", "arcs_quick.yaml",
+                            "outcomes", dict(x="n_components", y="gap_fraction")),
     "wavy_coverage": Figure(f"Wavy ring: coverage of the real samples, {MODEL_KINDS}", "wavy.yaml", "wavy_quick.yaml",
                             "heatmap", dict(x="frequency", y="amplitude", metric="coverage")),
     "triangles_precision": Figure("Triangles cut into k pieces, blurred: share of images on the manifold, "
@@ -122,7 +132,7 @@ FIGURES.update(CLASSICS)
 KINDS = {"heatmap": "plots.heatmap", "curve": "plots.curve", "onset": "plots.onset",
          "paper_table": "classics.paper_table", "contours": "classics.critic_contours",
          "gap_curve": "classics.gap_curve", "component_table": "classics.component_table",
-         "hopping": "classics.mode_hopping"}             # module.function in analysis/, imported to draw
+         "hopping": "classics.mode_hopping", "outcomes": "atlas.outcomes"}             # module.function in analysis/, imported to draw
 
 
 def drawer(kind: str):
@@ -192,7 +202,8 @@ def budget(raw: dict) -> str:
     nets = list(dict.fromkeys(_net(m) for m in models.values()))          # in config order, once each
     n = seeds if isinstance(seeds, int) else len(seeds)
     tuned = (f"learning rates tuned: best of {search['budget']} draws per cell" if search.get("budget", 1) > 1
-             else "learning rates fixed")
+             else f"learning rates tuned on a reference cell (study {raw['tuned_on']}), then fixed"
+             if raw.get("tuned_on") else "learning rates fixed")
     batch = sorted({m.get("batch_size") for m in models.values() if m.get("batch_size")})
     return (f"budget: {raw.get('train', {}).get('steps', '?')} steps"
             + (f" of batch {'/'.join(map(str, batch))}" if batch else "")

@@ -51,6 +51,7 @@ TOP_KEYS = {                  # key: meaning (learnlab keys sweep)
     "search": "{budget, seed, space}: hyper-parameter draws, the same in every cell; space per model name or common",
     "objective": "{metric, direction}: the metric Optuna records (learnlab metrics --list)",
     "ensemble": "trials trained together as one batched module (1 = one at a time); default 1",
+    "tuned_on": "the tuning study whose winning draws (learnlab results STUDY --tuned) this config fixes; recorded",
 }
 
 
@@ -107,10 +108,10 @@ def _axis_values(name: str, spec: Any) -> list:
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-def check_study(study: Any) -> str:
+def check_study(study: Any, field: str = "study") -> str:
     """A study name is also a folder name (lightning_logs/<study>): refuse anything else."""
     if not isinstance(study, str) or not STUDY_NAME.fullmatch(study):
-        raise _err("study", study, "a name of letters, digits, '.', '_' and '-' that starts with a letter "
+        raise _err(field, study, "a name of letters, digits, '.', '_' and '-' that starts with a letter "
                    "or digit, e.g. ring_modes")
     return study
 
@@ -251,6 +252,8 @@ def build_sweep(raw: Mapping[str, Any], study: str, check: bool = True, count_on
     if overlap:
         raise ValueError(f"sweep: {overlap[0]} is both a grid axis and searched; pick one")
 
+    if "tuned_on" in raw:
+        check_study(raw["tuned_on"], "tuned_on")
     ensemble = raw.get("ensemble", 1)
     if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 1:
         raise _err("ensemble", ensemble, "an integer >= 1 (trials per batched ensemble; 1 = one at a time)")

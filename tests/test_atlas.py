@@ -1,0 +1,127 @@
+"""The atlas (issue 20): trend tests with known answers, outcome tables that add up, tuning that
+picks by the stated rule, and the exported atlas studies checked as data (seeds per cell, model
+kinds, verdict counts, learning rates fixed from their tuning study)."""
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from analysis import figures
+from analysis.atlas import outcome_table, outcomes
+from analysis.table import tuned
+from analysis.trend import logistic_slope, trend
+from experiments.results import exported, read_export
+from learnlab.cli import main
+
+ATLAS = sorted({f.full for f in figures.FIGURES.values()
+                if "tuned_on" in yaml.safe_load((figures.CONFIGS / f.full).read_text())})
+
+
+def runs(xs, flags, metric=None, model="gan", draw=0):
+    """A tidy table of runs: trait x, verdict.learned / dropped_modes flags, quality."""
+    n = len(xs)
+    return pd.DataFrame({"model": model, "draw": draw, "status": "complete", "trait.x": xs,
+                         "verdict.dropped_modes": flags, "verdict.learned": [not f for f in flags],
+                         "verdict.outcome": ["dropped_modes" if f else "learned" for f in flags],
+                         "quality": metric if metric is not None else np.zeros(n), "trial": range(n)})
+
+
+def test_logistic_slope_recovers_a_known_slope():
+    rng = np.random.default_rng(0)
+    x = np.repeat(np.linspace(-2, 2, 9), 400)
+    y = (rng.random(x.size) < 1 / (1 + np.exp(-(0.3 + 1.5 * x)))).astype(float)
+    assert logistic_slope(x, y) == pytest.approx(1.5, abs=0.12)
+
+
+def test_trend_finds_a_rise_and_no_trend_where_there_is_none():
+    xs = [1, 2, 4, 8, 16] * 6
+    flags = [x >= 4 for x in xs]
+    flags[1], flags[3] = True, False                    # one failure at x = 2, one success at x = 8
+    rising = trend(runs(xs, flags), "x", "dropped_modes")
+    row = rising.iloc[0]
+    assert row["scale"] == "log2" and row["fit"] == "logistic" and row["n"] == 30
+    assert row["at_low"] == 0 and row["at_high"] == 1 and row["lo"] > 0.5 and row["p_boot"] < 0.01
+    assert not row["separated"]
+    flat = trend(runs(xs, [i % 3 == 0 for i in range(30)]), "x", "dropped_modes").iloc[0]
+    assert flat["lo"] < 0 < flat["hi"] and flat["p_boot"] > 0.2
+
+
+def test_a_separated_design_gives_a_finite_slope_and_says_so():
+    xs = [1, 2, 3, 4] * 5
+    row = trend(runs(xs, [x > 2 for x in xs]), "x", "dropped_modes").iloc[0]
+    assert row["separated"] and math.isfinite(row["slope"]) and row["slope"] > 1 and row["scale"] == "linear"
+
+
+def test_least_squares_trend_of_a_metric():
+    xs = [0.1, 0.2, 0.3, 0.4] * 5
+    df = runs(xs, [False] * 20, metric=[1 - 2 * x for x in xs])
+    row = trend(df, "x", "quality").iloc[0]
+    assert row["fit"] == "least squares" and row["slope"] == pytest.approx(-2) and row["hi"] == pytest.approx(-2)
+
+
+def test_a_diverged_run_counts_as_a_failure_and_a_crash_not_at_all():
+    df = runs([1, 1, 2, 2, 3, 3], [False] * 6)
+    df.loc[4, "status"], df.loc[5, "status"] = "diverged", "failed"
+    row = trend(df, "x", "dropped_modes").iloc[0]
+    assert row["n"] == 5 and row["at_high"] == 1.0
+
+
+def test_outcome_table_adds_up_and_the_figure_draws():
+    df = pd.concat([runs([1, 1, 2, 2], [False, True, True, True]), runs([1, 1, 2, 2], [False] * 4, model="vae")],
+                   ignore_index=True)
+    df.loc[df.index[-1], "status"] = "failed"
+    t = outcome_table(df, ["trait.x"])
+    assert set(t["outcome"]) == {"diverged", "dropped_modes", "bridged", "blurred", "misweighted", "learned"}
+    sums = t.groupby(["model", "x"]).agg(k=("k", "sum"), n=("n", "first"))
+    assert (sums["k"] == sums["n"]).all() and sums.loc[("vae", 2), "n"] == 1
+    gan2 = t[(t.model == "gan") & (t.x == 2) & (t.outcome == "dropped_modes")].iloc[0]
+    assert gan2["value"] == 1 and gan2["lo"] == pytest.approx(0.342, abs=1e-3)      # Wilson, 2 of 2
+    fig, drawn = outcomes(df, "x", title="test")
+    assert len(fig.axes) == 2 and drawn.equals(t)
+
+
+def test_tuned_prefers_learned_runs_then_quality():
+    a = runs([0] * 3, [True, True, False], metric=[0.9] * 3, draw=0)       # high quality, drops modes
+    b = runs([0] * 3, [False, False, True], metric=[0.5] * 3, draw=1)      # learned twice
+    c = runs([0] * 3, [False, False, True], metric=[0.6] * 3, draw=2)      # learned twice, better
+    df = pd.concat([a, b, c], ignore_index=True).assign(**{"model.lr": [1e-3] * 3 + [2e-3] * 3 + [3e-3] * 3})
+    row = tuned(df, "quality").iloc[0]
+    assert row["draw"] == 2 and row["learned"] == "2/3" and json.loads(row["params"]) == {"model.lr": 3e-3}
+
+
+def test_trend_command_on_an_exported_study(capsys):
+    assert main(["trend", "fig-disconnected-lines", "--trait", "n_components", "--outcome", "gap_mass"]) == 0
+    out = capsys.readouterr().out
+    assert "least squares" in out and "gan" in out and "vae" in out
+    assert main(["trend", "fig-disconnected-lines", "--trait", "colour", "--outcome", "gap_mass"]) == 2
+    assert "'colour' is not a column" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("config", ATLAS)
+def test_atlas_study_is_exported_complete_and_adds_up(config):
+    raw = yaml.safe_load((figures.CONFIGS / config).read_text())
+    assert exported(raw["study"]), f"{raw['study']} is not in results/"
+    df = read_export(raw["study"])
+    axes = [f"data.{k.split('.', 1)[1]}" if k.startswith("data.") else k for k in raw["grid"]]
+    assert set(df["model"]) == set(raw["models"])
+    per_cell = df.groupby(["model", *axes]).size()
+    assert len(per_cell) == len(raw["models"]) * math.prod(len(v) for v in raw["grid"].values())
+    assert per_cell.min() >= 5 and raw["seeds"] >= 5
+    t = outcome_table(df, axes)
+    sums = t.groupby(["model", *[a.split(".", 1)[1] for a in axes]]).agg(k=("k", "sum"), n=("n", "first"))
+    failed = df[df["status"] == "failed"].groupby(["model", *axes]).size().reindex(per_cell.index, fill_value=0)
+    assert (sums["k"].to_numpy() == sums["n"].to_numpy()).all()
+    assert (sums["n"].to_numpy() == (per_cell - failed).to_numpy()).all()
+
+
+@pytest.mark.parametrize("config", ATLAS)
+def test_atlas_learning_rates_are_the_tuning_studys_winners(config):
+    raw = yaml.safe_load((figures.CONFIGS / config).read_text())
+    won = tuned(read_export(raw["tuned_on"]), raw["objective"]["metric"]).set_index("model")
+    for model, section in raw["models"].items():
+        for key, value in json.loads(won.loc[model, "params"]).items():
+            assert section[key.split(".", 1)[1]] == pytest.approx(value, rel=1e-3), (model, key)
