@@ -12,7 +12,8 @@ The interval is a percentile bootstrap of the slope over runs resampled within e
 other side of zero. The logistic fit carries a weak ridge on the slope (a normal prior of sd
 ``PRIOR_SD`` log-odds per unit of the standardised trait) so that a perfectly separated design
 (all failures above some trait value, none below) gives a large finite slope, not infinity;
-``separated`` says when that happened.
+``separated`` says when that happened. ``x50`` is where the fit crosses one half (for the flag
+``learned``: where success falls below one half), with its bootstrap interval, in trait units.
 """
 from __future__ import annotations
 
@@ -29,11 +30,15 @@ from .table import complete_values, counted_flags, label, resolve
 PRIOR_SD = 5.0
 
 
-def logistic_slope(x: np.ndarray, y: np.ndarray) -> float:
-    """The slope of a ridge-penalised logistic regression of 0 / 1 ``y`` on ``x`` (per unit of x)."""
+def logistic_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(intercept, slope) of a ridge-penalised logistic regression of 0 / 1 ``y`` on ``x`` (the
+    log-odds are intercept + slope * x); all-equal ``y`` gives slope 0 and an infinite intercept."""
+    if len(np.unique(y)) < 2:
+        return (math.inf if y.size and y[0] == 1 else -math.inf), 0.0
     sd = x.std()
-    if sd == 0 or len(np.unique(y)) < 2:
-        return 0.0
+    if sd == 0:
+        p = y.mean()
+        return math.log(p / (1 - p)), 0.0
     z = (x - x.mean()) / sd
 
     def loss(w):
@@ -44,12 +49,26 @@ def logistic_slope(x: np.ndarray, y: np.ndarray) -> float:
         r = 1 / (1 + np.exp(-(w[0] + w[1] * z))) - y
         return np.array([r.sum(), (r * z).sum() + w[1] / PRIOR_SD ** 2])
 
-    return float(minimize(loss, np.zeros(2), jac=grad, method="BFGS").x[1] / sd)
+    a, b = minimize(loss, np.zeros(2), jac=grad, method="BFGS").x
+    return float(a - b * x.mean() / sd), float(b / sd)
 
 
-def ls_slope(x: np.ndarray, y: np.ndarray) -> float:
-    """The least-squares slope of ``y`` on ``x``."""
-    return 0.0 if x.std() == 0 else float(np.polyfit(x, y, 1)[0])
+def ls_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(intercept, slope) of the least-squares line of ``y`` on ``x``."""
+    if x.std() == 0:
+        return float(y.mean()), 0.0
+    b, a = np.polyfit(x, y, 1)
+    return float(a), float(b)
+
+
+def crossing(a: float, b: float, link: str, lo: float, hi: float) -> float:
+    """Where the fitted line (``link`` logistic: probability; else the value) crosses 1/2, clipped
+    to the tested range [lo, hi] (a curve that stays above 1/2 over it gives hi, below gives lo)."""
+    level = 0.0 if link == "logistic" else 0.5
+    if b == 0 or not math.isfinite(a):
+        above = a > level
+        return hi if above else lo
+    return float(min(hi, max(lo, (level - a) / b)))
 
 
 def _separated(x: np.ndarray, y: np.ndarray) -> bool:
@@ -64,7 +83,8 @@ def trend(df: pd.DataFrame, trait: str, outcome: str, by: str | None = "model",
           n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> pd.DataFrame:
     """One row per ``by`` group (default: model kind): kind (logistic / least squares), scale
     (log2 / linear), n runs, the outcome at the lowest and highest trait value, slope, lo, hi,
-    p_boot, separated. ``outcome``: a verdict flag (``dropped_modes``) or a metric (``quality``)."""
+    p_boot, separated, and x50 [x50_lo, x50_hi]: the trait value where the fitted probability (or
+    the fitted metric) crosses 1/2, clipped to the tested range. ``outcome``: a verdict flag (``dropped_modes``) or a metric (``quality``)."""
     col = resolve(df, trait)
     out = resolve(df, outcome)
     is_flag = out.startswith("verdict.")
@@ -81,18 +101,28 @@ def trend(df: pd.DataFrame, trait: str, outcome: str, by: str | None = "model",
         x, y = x[keep].to_numpy(float), y[keep].to_numpy(float)
         if log:
             x = np.log2(x)
-        fit = logistic_slope if is_flag else ls_slope
+        fit = logistic_fit if is_flag else ls_fit
+        link = "logistic" if is_flag else "linear"
+        span = (x.min(), x.max()) if len(x) else (math.nan, math.nan)
+
+        def both(xi, yi):
+            a, b = fit(xi, yi)
+            return b, crossing(a, b, link, *span)
+
         rng = np.random.default_rng(seed)
         strata = [np.flatnonzero(x == v) for v in np.unique(x)]
-        boots = np.array([fit(x[i], y[i]) for i in (
-            np.concatenate([rng.choice(s, len(s)) for s in strata]) for _ in range(n_boot))]) if len(strata) > 1 else []
-        slope = fit(x, y)
-        lo, hi = np.percentile(boots, [2.5, 97.5]) if len(boots) else (math.nan, math.nan)
-        p = min(1.0, 2 * min(np.mean(boots <= 0), np.mean(boots >= 0))) if len(boots) else math.nan
+        boots = np.array([both(x[i], y[i]) for i in (
+            np.concatenate([rng.choice(s, len(s)) for s in strata]) for _ in range(n_boot))]) if len(strata) > 1 \
+            else np.empty((0, 2))
+        slope, x50 = both(x, y)
+        (lo, x50_lo), (hi, x50_hi) = np.percentile(boots, [2.5, 97.5], axis=0) if len(boots) else [(math.nan,) * 2] * 2
+        p = min(1.0, 2 * min(np.mean(boots[:, 0] <= 0), np.mean(boots[:, 0] >= 0))) if len(boots) else math.nan
         ends = [y[x == x.min()].mean(), y[x == x.max()].mean()] if len(x) else [math.nan, math.nan]
+        back = (lambda v: 2.0 ** v) if log else (lambda v: float(v))
         rows.append({by or "group": key, "outcome": label(out), "trait": label(col),
                      "fit": "logistic" if is_flag else "least squares", "scale": "log2" if log else "linear",
                      "n": len(x), "at_low": ends[0], "at_high": ends[1], "slope": slope,
                      "lo": min(float(lo), slope), "hi": max(float(hi), slope), "p_boot": p,
+                     "x50": back(x50), "x50_lo": back(min(x50_lo, x50)), "x50_hi": back(max(x50_hi, x50)),
                      "separated": _separated(x, y) if is_flag else False})
     return pd.DataFrame(rows)

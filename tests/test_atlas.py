@@ -13,7 +13,7 @@ import yaml
 from analysis import figures
 from analysis.atlas import outcome_table, outcomes
 from analysis.table import tuned
-from analysis.trend import logistic_slope, trend
+from analysis.trend import crossing, logistic_fit, trend
 from experiments.results import exported, read_export
 from learnlab.cli import main
 
@@ -34,7 +34,10 @@ def test_logistic_slope_recovers_a_known_slope():
     rng = np.random.default_rng(0)
     x = np.repeat(np.linspace(-2, 2, 9), 400)
     y = (rng.random(x.size) < 1 / (1 + np.exp(-(0.3 + 1.5 * x)))).astype(float)
-    assert logistic_slope(x, y) == pytest.approx(1.5, abs=0.12)
+    a, b = logistic_fit(x, y)
+    assert b == pytest.approx(1.5, abs=0.12) and a == pytest.approx(0.3, abs=0.1)
+    assert crossing(a, b, "logistic", -2, 2) == pytest.approx(-0.2, abs=0.08)     # where p = 1/2
+    assert crossing(5.0, 0.0, "logistic", -2, 2) == 2 and crossing(0.1, 0.0, "linear", 1, 9) == 1
 
 
 def test_trend_finds_a_rise_and_no_trend_where_there_is_none():
@@ -45,7 +48,7 @@ def test_trend_finds_a_rise_and_no_trend_where_there_is_none():
     row = rising.iloc[0]
     assert row["scale"] == "log2" and row["fit"] == "logistic" and row["n"] == 30
     assert row["at_low"] == 0 and row["at_high"] == 1 and row["lo"] > 0.5 and row["p_boot"] < 0.01
-    assert not row["separated"]
+    assert not row["separated"] and 2 < row["x50"] < 8 and row["x50_lo"] <= row["x50"] <= row["x50_hi"]
     flat = trend(runs(xs, [i % 3 == 0 for i in range(30)]), "x", "dropped_modes").iloc[0]
     assert flat["lo"] < 0 < flat["hi"] and flat["p_boot"] > 0.2
 
@@ -61,6 +64,7 @@ def test_least_squares_trend_of_a_metric():
     df = runs(xs, [False] * 20, metric=[1 - 2 * x for x in xs])
     row = trend(df, "x", "quality").iloc[0]
     assert row["fit"] == "least squares" and row["slope"] == pytest.approx(-2) and row["hi"] == pytest.approx(-2)
+    assert row["x50"] == pytest.approx(0.25) and row["x50_lo"] == pytest.approx(0.25)   # 1 - 2x = 1/2
 
 
 def test_a_diverged_run_counts_as_a_failure_and_a_crash_not_at_all():
