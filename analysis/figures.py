@@ -210,6 +210,17 @@ def budget(raw: dict) -> str:
             + f", {n} seed{'s' if n != 1 else ''} a cell; nets {', '.join(nets)}; {tuned}")
 
 
+def ran_for(study: str, where: str, storage: str | None = None, root: Path | str = store.ROOT,
+            exports: Path | str = EXPORTS) -> float | None:
+    """Seconds a study's trials were running (``experiments.results.study_time``: busy time), from
+    the store or from its export's metadata; None when not recorded (exports before it was)."""
+    from experiments.results import load_study, study_time
+    if where == "store":
+        return study_time(load_study(study, storage, root)).get("busy_s")
+    meta = Path(exports) / f"{study}.json"
+    return (json.loads(meta.read_text()).get("time") or {}).get("busy_s") if meta.is_file() else None
+
+
 def out_folder(quick: bool, out: Path | str | None = None) -> Path:
     """Where a figure is written: ``out``, else figures/ (full budget) or figures/quick/."""
     return Path(out) if out is not None else Path("figures") / ("quick" if quick else "")
@@ -249,7 +260,9 @@ def make(name: str, *, quick: bool = False, storage: str | None = None, root: Pa
     from . import plots
     from .table import load
     df = load(study, storage, root) if where == "store" else read_export(study, exports)
-    title = f"{fig_spec.title}  (study {study})\n{budget(json.loads(_layout(fig_spec.config(quick))[2]))}"
+    took = ran_for(study, where, storage, root, exports)
+    title = (f"{fig_spec.title}  (study {study})\n{budget(json.loads(_layout(fig_spec.config(quick))[2]))}"
+             + (f"; {len(df)} runs in {took / 60:.0f} min" if took else ""))
     fig, drawn = drawer(fig_spec.kind)(df, **fig_spec.args, title=title)
     drawn.insert(0, "study", study)
     return plots.save(fig, drawn, out_folder(quick, out) / name, formats=formats)

@@ -66,6 +66,24 @@ def _done(opt: optuna.Study):
             yield t, {**record(t), **t.user_attrs}
 
 
+def study_time(opt: optuna.Study) -> dict:
+    """How long a study's done trials took: ``busy_s``, the time at least one of them was running
+    (the union of their start-to-end intervals: a study resumed in a later session does not count
+    the pause), ``span_s`` from the first start to the last end, and the first and last dates."""
+    spans = sorted((t.datetime_start, t.datetime_complete) for t, _ in _done(opt)
+                   if t.datetime_start and t.datetime_complete)
+    if not spans:
+        return {}
+    busy, (start, end) = 0.0, spans[0]
+    for a, b in spans[1:]:
+        if a > end:
+            busy, start = busy + (end - start).total_seconds(), a
+        end = max(end, b)
+    busy += (end - start).total_seconds()
+    return {"busy_s": round(busy), "span_s": round((max(b for _, b in spans) - spans[0][0]).total_seconds()),
+            "first": spans[0][0].isoformat(timespec="seconds"), "last": max(b for _, b in spans).isoformat(timespec="seconds")}
+
+
 def _row(t, a: dict) -> dict:
     key = json.loads(a["key"])
     row = {"trial": t.number, "key": a["key"], "model": key.pop("model"), "draw": key.pop("draw"),
@@ -123,7 +141,7 @@ def export(study: str, out: Path | str = EXPORTS, storage: str | None = None,
                                                                                   compression=GZIP)
     meta = {"study": study, "rows": len(table), "trials": len(opt.trials), "sweep": opt.user_attrs.get("sweep"),
             "code_versions": sorted({str(v) for v in table["code_version"].dropna()}),
-            "exported": datetime.date.today().isoformat(), "trials_carried": []}
+            "exported": datetime.date.today().isoformat(), "time": study_time(opt), "trials_carried": []}
     folders = out / f"{study}.trials"
     shutil.rmtree(folders, ignore_errors=True)
     for row in representatives(table):
