@@ -67,11 +67,16 @@ def _done(opt: optuna.Study):
 
 
 def study_time(opt: optuna.Study) -> dict:
-    """How long a study's done trials took: ``busy_s``, the time at least one of them was running
-    (the union of their start-to-end intervals: a study resumed in a later session does not count
-    the pause), ``span_s`` from the first start to the last end, and the first and last dates."""
-    spans = sorted((t.datetime_start, t.datetime_complete) for t, _ in _done(opt)
-                   if t.datetime_start and t.datetime_complete)
+    """How long a study's done trials took (``busy_time`` of their start-to-end intervals)."""
+    return busy_time([(t.datetime_start, t.datetime_complete) for t, _ in _done(opt)
+                      if t.datetime_start and t.datetime_complete])
+
+
+def busy_time(spans: list) -> dict:
+    """``busy_s``: the time at least one of the (start, end) datetime intervals was running (their
+    union: a study resumed in a later session does not count the pause), ``span_s`` from the first
+    start to the last end, and the first and last dates; {} for no intervals."""
+    spans = sorted(spans)
     if not spans:
         return {}
     busy, (start, end) = 0.0, spans[0]
@@ -80,8 +85,9 @@ def study_time(opt: optuna.Study) -> dict:
             busy, start = busy + (end - start).total_seconds(), a
         end = max(end, b)
     busy += (end - start).total_seconds()
-    return {"busy_s": round(busy), "span_s": round((max(b for _, b in spans) - spans[0][0]).total_seconds()),
-            "first": spans[0][0].isoformat(timespec="seconds"), "last": max(b for _, b in spans).isoformat(timespec="seconds")}
+    last = max(b for _, b in spans)
+    return {"busy_s": round(busy), "span_s": round((last - spans[0][0]).total_seconds()),
+            "first": spans[0][0].isoformat(timespec="seconds"), "last": last.isoformat(timespec="seconds")}
 
 
 def _row(t, a: dict) -> dict:
@@ -105,7 +111,20 @@ def _table(rows: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=LEADING)
-    return df[[c for c in LEADING if c in df] + [c for c in df.columns if c not in LEADING]]
+    return with_quality(df[[c for c in LEADING if c in df] + [c for c in df.columns if c not in LEADING]])
+
+
+def with_quality(df: pd.DataFrame) -> pd.DataFrame:
+    """Records made before ``quality`` was defined get it from the same two columns by the same
+    function (metrics.evaluate.quality); a row lacking either keeps NaN."""
+    from metrics.evaluate import QUALITY_PAIRS, quality
+    for p, r in QUALITY_PAIRS:
+        if p in df and r in df:
+            derived = [quality(a, b) if a == a and b == b else float("nan")
+                       for a, b in zip(pd.to_numeric(df[p], errors="coerce"), pd.to_numeric(df[r], errors="coerce"))]
+            df["quality"] = df["quality"].fillna(pd.Series(derived, index=df.index)) if "quality" in df else derived
+            break
+    return df
 
 
 def results(study: str, storage: str | None = None, root: Path | str = store.ROOT) -> pd.DataFrame:
@@ -168,7 +187,7 @@ def read_export(study: str, folder: Path | str = EXPORTS) -> pd.DataFrame:
     if not exported(study, folder):
         raise ValueError(f"study {study!r} is not exported: no {folder / (study + '.csv.gz')}; "
                          f"run `learnlab export {study}` where it is stored")
-    df = pd.read_csv(folder / f"{study}.csv.gz")
+    df = with_quality(pd.read_csv(folder / f"{study}.csv.gz"))
     carried = folder / f"{study}.trials"
     df["log_dir"] = [str(carried / f"{t:05d}") if (carried / f"{t:05d}").is_dir() else None for t in df["trial"]]
     hist = folder / f"{study}.history.csv.gz"
