@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .base import Distribution, Modes
+from .file import File
 from .graphs import Graphs
 from .knobs import Knob
 from .manifold import Manifold
@@ -64,3 +65,4 @@ register(Mixture)
 register(Manifold)
 register(Triangles)
 register(Graphs)
+register(File)

@@ -58,6 +58,7 @@ class Distribution:
     family: ClassVar[str]
     summary: ClassVar[str]
     knobs: ClassVar[dict[str, Knob]]
+    cacheable: ClassVar[bool] = True     # False: a member depends on more than its knobs (files, the cwd)
 
     def __init__(self, **given: Any) -> None:
         resolved = validate(self.family, self.knobs, given)

@@ -19,7 +19,7 @@ class Knob:
     ``type`` is ``int``, ``float``, ``str`` or ``bool``. ``low``/``high`` bound numbers (inclusive
     unless ``low_open``/``high_open``); ``choices`` lists the allowed strings. A ``default`` of
     ``None`` means "not set": the family either derives it or the knob only applies to some
-    settings of another knob (``applies`` says which, as documentation).
+    settings of another knob (``applies`` says which, as documentation), unless ``required``.
     """
 
     name: str
@@ -32,6 +32,7 @@ class Knob:
     high_open: bool = False
     choices: tuple[str, ...] | None = None
     applies: str | None = None
+    required: bool = False
 
     def allowed(self) -> str:
         """Human-readable statement of the allowed values."""
@@ -55,6 +56,7 @@ class Knob:
             "allowed": self.allowed(),
             "meaning": self.meaning,
             **({"applies": self.applies} if self.applies else {}),
+            **({"required": True} if self.required else {}),
         }
 
     def check(self, value: Any, family: str) -> Any:
@@ -65,9 +67,9 @@ class Knob:
             )
 
         if value is None:
-            if self.default is None:
+            if self.default is None and not self.required:
                 return None
-            raise fail()
+            raise fail(" (it is required)" if self.required else "")
         if self.type is bool:
             if not isinstance(value, bool):
                 raise fail()

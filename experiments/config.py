@@ -120,6 +120,8 @@ def validate(config: Mapping) -> dict:
         knobs = json.dumps(data, sort_keys=True)
     except (TypeError, ValueError):                         # not plain data (e.g. numpy values): no cache
         knobs = None
+    if not distributions.families()[family].cls.cacheable:     # e.g. a user's file: read (and resolved) anew
+        knobs = None
     event_shape, params = _checked_data(family, knobs) if knobs else _checked_data.__wrapped__(family, data)
     model = models.validate_config(dict(section(config, "model") or {"model": "gan"}))
     models.check_shape(model, event_shape)             # e.g. a conv model on vector data

@@ -111,7 +111,7 @@ class EvaluationCallback(pl.Callback):
 
     def _vectors(self, x: torch.Tensor) -> torch.Tensor:
         """Samples [n, *event_shape] as rows [n, D]; graphs rounded to 0/1 edges (NaN stays NaN)."""
-        if getattr(self.dist, "family", None) == "graphs":
+        if "graph_structure" in self.dist.capabilities:
             from distributions.graph_ops import binarize
             n = self.dist.event_shape[0]
             a = x[..., :n]

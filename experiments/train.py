@@ -135,6 +135,8 @@ def conclude(record: dict, module, member: int, history: list[dict], dist, cfg: 
                           verdict=Thresholds(**tr["verdict"]))
         record["metrics"], record["skipped"] = dict(result), dict(getattr(result, "skipped", {}))
         record["metrics"].update(likelihoods(module, member, dist, real, seed))
+        if "log_likelihood" in record["metrics"] and "log_prob" not in dist.capabilities:
+            record["skipped"]["likelihood_gap"] = dist.missing.get("log_prob", "no log_prob")
         if record["verdict"] is None and "triangle_factors" in dist.capabilities:
             record["verdict"] = final_verdict(record["metrics"], dist, steps, Thresholds(**tr["verdict"]))
     elif before:

@@ -60,7 +60,8 @@ def main(argv: Sequence[str]) -> int:
             print(f"{name}: {fam.summary}")
             for k, d in fam.describe()["knobs"].items():
                 where = f" [{d['applies']}]" if "applies" in d else ""
-                print(f"  --{k:13s} {d['type']:5s} default {d['default']!r:9s} {d['allowed']}{where}\n"
+                default = "required         " if d.get("required") else f"default {d['default']!r:9s}"
+                print(f"  --{k:13s} {d['type']:5s} {default} {d['allowed']}{where}\n"
                       f"  {'':15s} {d['meaning']}")
         return 0
     if not args.family:

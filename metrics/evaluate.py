@@ -117,7 +117,7 @@ def evaluate(dist, samples: torch.Tensor, *, real: torch.Tensor | None = None,
 
     own = [fn for need, fn in EVALUATORS.items() if need in dist.capabilities]
     if own:                                                # images, graphs: the family's own metrics
-        return _declared(_with_quality(own[0](dist, samples, real, generator, k_pr, k_dc, c2st)))
+        return _declared(_with_quality(own[0](dist, samples, real, generator, k_pr, k_dc, c2st), dist))
     n = samples.shape[0]
     finite = torch.isfinite(samples.flatten(1)).all(dim=1)
     fake = samples[finite]
@@ -130,7 +130,7 @@ def evaluate(dist, samples: torch.Tensor, *, real: torch.Tensor | None = None,
     for metrics, skips in parts:
         out.update(metrics)
         skipped.update(skips)
-    return _declared(_with_quality(Evaluation(out, skipped, settings)))
+    return _declared(_with_quality(Evaluation(out, skipped, settings), dist))
 
 
 # The quality score, defined once: the harmonic mean of a ground-truth precision (share of the
@@ -144,14 +144,15 @@ def quality(precision: float, recall: float) -> float:
     return 0.0 if precision <= 0 or recall <= 0 else 2 * precision * recall / (precision + recall)
 
 
-def _with_quality(ev: Evaluation) -> Evaluation:
+def _with_quality(ev: Evaluation, dist) -> Evaluation:
     """Add ``quality`` from the first pair of ``QUALITY_PAIRS`` the evaluation holds."""
     for p, r in QUALITY_PAIRS:
         if p in ev and r in ev:
             ev["quality"] = quality(ev[p], ev[r])
             return ev
     ev.skipped["quality"] = ("needs " + " or ".join(f"{p} and {r}" for p, r in QUALITY_PAIRS)
-                             + ": no ground-truth precision for this family")
+                             + ": no ground-truth precision for this family"
+                             + (f" ({dist.missing['support_distance']})" if "support_distance" in dist.missing else ""))
     return ev
 
 
@@ -264,7 +265,8 @@ def _ground_truth(dist, real, samples, fake, threshold, k_dc, n_support, setting
                 out["held_js"] = flags["held_js"]
 
     if not hasattr(dist, "support_points"):
-        skipped["support_coverage"] = f"family {dist.family!r} has no support_points" + (
+        why = dist.missing.get("support_points", f"family {dist.family!r} has no support_points")
+        skipped["support_coverage"] = why + (
             " (modes_captured_fraction is its support coverage)" if dist.modes is not None else "")
     elif m == 0 or len(real) < k_dc:
         skipped["support_coverage"] = "no finite sample" if not m else f"needs at least k={k_dc} real samples"
@@ -358,7 +360,7 @@ def _triangles(dist, samples, real, generator, k_pr, k_dc, c2st) -> Evaluation:
 def _graphs(dist, samples, real, generator, k_pr, k_dc, c2st) -> Evaluation:
     """Graphs: metrics.graphs.evaluate_graphs (connectedness, degree / clustering / spectral MMD,
     uniqueness, signal and mode metrics), rounded by its rule."""
-    from .graphs import evaluate_graphs
+    from .graphs import TRUE, evaluate_graphs
     n = samples.shape[0]
     finite = torch.isfinite(samples.flatten(1)).all(dim=1)
     skipped = _common_skips(dist)
@@ -368,6 +370,7 @@ def _graphs(dist, samples, real, generator, k_pr, k_dc, c2st) -> Evaluation:
         return Evaluation({"nonfinite_fraction": 1 - finite.double().mean().item()}, skipped, settings)
     out = evaluate_graphs(dist, samples.float().cpu(), real=real.float().cpu())
     out, skipped = _split_finite(out, skipped, "undefined for these graphs")
+    skipped.update({k: dist.missing.get("traits", f"no trait {t!r}") for k, t in TRUE.items() if t not in dist.traits})
     return Evaluation(out, skipped, settings)
 
 

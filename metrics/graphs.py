@@ -41,6 +41,8 @@ SIGMAS = (0.03, 0.1, 0.3)
 KERNELS = ("rbf", "laplacian")
 GTV_SIGMA = {"degree": 1.0, "clustering": 0.1, "spectrum": 1.0}
 CHUNK = 2 ** 22          # kernel entries per block
+# The family's true values (its traits) beside the fake and real ones; absent without the trait.
+TRUE = {"edge_density_true": "edge_density", "connected_true": "p_connected", "components_mean_true": "mean_components"}
 
 
 # -- descriptors -------------------------------------------------------------------------------
@@ -220,7 +222,7 @@ def evaluate_graphs(dist, samples: torch.Tensor, *, real: torch.Tensor | None = 
     (the training set, for novelty); by default m fresh ones drawn with ``generator`` (default:
     seed 0 on the samples' device). Signal metrics appear only with a signal, mode metrics only
     for a mixed family. Keys (``*_fake`` / ``*_real`` / ``*_true``: generated set, real set, the
-    family's traits):
+    family's traits where it has them, see ``TRUE``):
         asymmetry, rounding_gap     mean |a_ij - a_ji| and mean |(a_ij + a_ji)/2 - rounded| off the
                                     diagonal: how far raw outputs are from graphs
         edge_density, connected, components_mean, algebraic_connectivity  (means over graphs)
@@ -260,8 +262,7 @@ def evaluate_graphs(dist, samples: torch.Tensor, *, real: torch.Tensor | None = 
     for key, stat in (("edge_density", "density"), ("connected", "connected"),
                       ("components_mean", "components"), ("algebraic_connectivity", "algebraic_connectivity")):
         out[f"{key}_fake"], out[f"{key}_real"] = sf[stat].mean().item(), sr[stat].mean().item()
-    out["edge_density_true"], out["connected_true"] = traits["edge_density"], traits["p_connected"]
-    out["components_mean_true"] = traits["mean_components"]
+    out.update({k: traits[t] for k, t in TRUE.items() if t in traits})
     out["components_tv"] = tv_counts(sf["components"], sr["components"], n + 1)
 
     df, dr = descriptors(fa), descriptors(ra)

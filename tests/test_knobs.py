@@ -69,6 +69,7 @@ def test_families_describe_every_knob():
 
 
 def test_defaults_build_and_ints_are_accepted_for_floats():
-    for name in distributions.families():
-        distributions.make(name)
+    for name, fam in distributions.families().items():
+        if not any(k.required for k in fam.knobs.values()):     # file: its path is required
+            distributions.make(name)
     assert distributions.make("mixture", std=1).params["std"] == 1.0
