@@ -1,6 +1,7 @@
 """The atlas (issue 20): trend tests with known answers, outcome tables that add up, tuning that
 picks by the stated rule, and the exported atlas studies checked as data (seeds per cell, model
 kinds, verdict counts, learning rates fixed from their tuning study)."""
+import datetime
 import json
 import math
 from pathlib import Path
@@ -14,7 +15,7 @@ from analysis import figures
 from analysis.atlas import outcome_table, outcomes
 from analysis.table import tuned
 from analysis.trend import crossing, logistic_fit, trend
-from experiments.results import exported, read_export
+from experiments.results import busy_time, exported, read_export
 from learnlab.cli import main
 
 ATLAS = sorted({f.full for f in figures.FIGURES.values()
@@ -103,6 +104,24 @@ def test_trend_command_on_an_exported_study(capsys):
     assert "least squares" in out and "gan" in out and "vae" in out
     assert main(["trend", "fig-disconnected-lines", "--trait", "colour", "--outcome", "gap_mass"]) == 2
     assert "'colour' is not a column" in capsys.readouterr().err
+
+
+def test_busy_time_counts_overlaps_once_and_skips_pauses():
+    t = lambda m: datetime.datetime(2026, 12, 1) + datetime.timedelta(minutes=m)
+    spans = [(t(0), t(10)), (t(5), t(12)), (t(11), t(13)), (t(60), t(70))]      # a pause of 47 min
+    got = busy_time(spans)
+    assert got["busy_s"] == 23 * 60 and got["span_s"] == 70 * 60 and got["first"].endswith("00:00:00")
+    assert busy_time([]) == {}
+
+
+def test_records_from_before_quality_get_it_from_the_same_columns():
+    old = read_export("fig-ring-quick")                     # exported before quality was defined
+    p, c = old["support_precision"], old["coverage"]
+    assert np.allclose(old["quality"], 2 * p * c / (p + c)) and old["quality"].notna().all()
+
+
+def test_atlas_configs_are_found():
+    assert {"ring.yaml", "arcs.yaml"} <= set(ATLAS)
 
 
 @pytest.mark.parametrize("config", ATLAS)
