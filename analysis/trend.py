@@ -13,7 +13,9 @@ other side of zero. The logistic fit carries a weak ridge on the slope (a normal
 ``PRIOR_SD`` log-odds per unit of the standardised trait) so that a perfectly separated design
 (all failures above some trait value, none below) gives a large finite slope, not infinity;
 ``separated`` says when that happened. ``x50`` is where the fit crosses one half (for the flag
-``learned``: where success falls below one half), with its bootstrap interval, in trait units.
+``learned``: where success falls below one half), in trait units, with its bootstrap interval
+(replicates that do not cross count at the end they stay beyond); when the fit does not cross
+inside the tested range, x50 is NaN and ``x50_side`` says whether it stays above or below 1/2.
 """
 from __future__ import annotations
 
@@ -61,6 +63,12 @@ def ls_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(a), float(b)
 
 
+def side(x50: float, lo: float, hi: float, at_low: float) -> str:
+    """Where the fit sits against 1/2 when it does not cross inside (lo, hi): "crosses", else
+    "above" or "below" over the whole tested range (read from its value at the low end)."""
+    return "crosses" if lo < x50 < hi else ("above" if at_low > 0.5 else "below")
+
+
 def crossing(a: float, b: float, link: str, lo: float, hi: float) -> float:
     """Where the fitted line (``link`` logistic: probability; else the value) crosses 1/2, clipped
     to the tested range [lo, hi] (a curve that stays above 1/2 over it gives hi, below gives lo)."""
@@ -83,8 +91,8 @@ def trend(df: pd.DataFrame, trait: str, outcome: str, by: str | None = "model",
           n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> pd.DataFrame:
     """One row per ``by`` group (default: model kind): kind (logistic / least squares), scale
     (log2 / linear), n runs, the outcome at the lowest and highest trait value, slope, lo, hi,
-    p_boot, separated, and x50 [x50_lo, x50_hi]: the trait value where the fitted probability (or
-    the fitted metric) crosses 1/2, clipped to the tested range. ``outcome``: a verdict flag (``dropped_modes``) or a metric (``quality``)."""
+    p_boot, separated, and x50 [x50_lo, x50_hi], x50_side: the trait value where the fitted
+    probability (or the fitted metric) crosses 1/2 inside the tested range (module docstring). ``outcome``: a verdict flag (``dropped_modes``) or a metric (``quality``)."""
     col = resolve(df, trait)
     out = resolve(df, outcome)
     is_flag = out.startswith("verdict.")
@@ -123,6 +131,8 @@ def trend(df: pd.DataFrame, trait: str, outcome: str, by: str | None = "model",
                      "fit": "logistic" if is_flag else "least squares", "scale": "log2" if log else "linear",
                      "n": len(x), "at_low": ends[0], "at_high": ends[1], "slope": slope,
                      "lo": min(float(lo), slope), "hi": max(float(hi), slope), "p_boot": p,
-                     "x50": back(x50), "x50_lo": back(min(x50_lo, x50)), "x50_hi": back(max(x50_hi, x50)),
+                     "x50": back(x50) if span[0] < x50 < span[1] else math.nan,
+                     "x50_lo": back(min(x50_lo, x50)), "x50_hi": back(max(x50_hi, x50)),
+                     "x50_side": side(x50, *span, at_low=ends[0]),
                      "separated": _separated(x, y) if is_flag else False})
     return pd.DataFrame(rows)

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Every trend test FINDINGS.md quotes for the atlas, from the committed tables in results/ alone
+# (no store, no training; a few seconds each): `bash scripts/atlas_trends.sh`. Each line is
+# `learnlab trend STUDY --trait T --outcome O [--where ...]`; see `learnlab trend --help`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+trend() { echo; echo "== learnlab trend $*"; .venv/bin/learnlab trend "$@"; }
+# Modes (fig-ring): the ring of Gaussians, n_modes x separation
+trend fig-ring --trait separation --outcome learned
+trend fig-ring --trait n_modes --outcome learned
+trend fig-ring --trait separation --outcome blurred
+trend fig-ring --trait n_modes --outcome dropped_modes
+trend fig-ring --trait separation --outcome quality
+trend fig-ring --trait n_modes --outcome quality
+# Connectedness (fig-arcs): the circle cut into arcs, n_components x gap_fraction
+trend fig-arcs --trait n_components --outcome gap_mass
+trend fig-arcs --trait n_components --outcome learned
+trend fig-arcs --trait gap_fraction --outcome gap_mass
+trend fig-arcs --trait n_components --outcome quality
+trend fig-arcs --trait gap_fraction --outcome quality
