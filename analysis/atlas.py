@@ -11,6 +11,7 @@ runs; a failed run (a crash, not a learning outcome) is left out of n, as in eve
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.ticker  # noqa: F401
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -89,3 +90,54 @@ def outcomes(df: pd.DataFrame, x: str, y: str | None = None, *, facet: str = "mo
     fig.suptitle(wrap(title or "how the runs ended", 110), fontsize=9)
     fig.tight_layout(rect=(0, 0, 1 - 1.3 / fig.get_figwidth(), 1))
     return fig, table
+
+
+def atlas_axes() -> list[tuple[str, str, str]]:
+    """(study, trait, the other axes pooled) for every grid axis of every atlas study: the named
+    figures' full configs that fix learning rates from a tuning study (``tuned_on``)."""
+    import yaml
+    from .figures import CONFIGS, FIGURES
+    out = []
+    for config in sorted({f.full for f in FIGURES.values()}):
+        raw = yaml.safe_load((CONFIGS / config).read_text())
+        if "tuned_on" in raw:
+            axes = [a.split(".", 1)[1] for a in raw.get("grid") or {}]
+            out += [(raw["study"], a, ", ".join(b for b in axes if b != a)) for a in axes]
+    return out
+
+
+def summary(tables: dict[tuple[str, str, str], pd.DataFrame], title: str | None = None):
+    """The atlas at a glance: per study and trait axis (one panel each), per model kind, the trait
+    value where the share of runs judged learned falls below one half (``trend`` x50 with its
+    interval; a triangle at the end of the range where it never crosses). ``tables``: (study,
+    trait, pooled) -> ``trend(df, trait, "learned")``. Returns (figure, long table)."""
+    keys = list(tables)
+    fig, axes = plt.subplots(len(keys), 1, figsize=(7.5, 1.35 * len(keys) + 1.2), squeeze=False)
+    rows = []
+    for ax, key in zip(axes[:, 0], keys):
+        t = tables[key].sort_values("model", ascending=False).reset_index(drop=True)
+        lo, hi = float(t["x_min"].min()), float(t["x_max"].max())
+        for i, r in t.iterrows():
+            rows.append({"study": key[0], "trait": key[1], "pooled": key[2], **r.drop(["trait"]).to_dict()})
+            ax.plot([r["x50_lo"], r["x50_hi"]], [i, i], color="0.4", lw=2)
+            if r["x50_side"] == "crosses":
+                ax.plot(r["x50"], i, "o", color="#c0392b", ms=6)
+            else:                                           # never below 1/2 (above) or always (below)
+                edge = r["x50_hi"] if r["x50_side"] == "above" else r["x50_lo"]
+                ax.plot(edge, i, ">" if r["x50_side"] == "above" else "<", color="#4c9a2a" if
+                        r["x50_side"] == "above" else "#222222", ms=7)
+        ax.set_yticks(range(len(t)), t["model"], fontsize=8)
+        ax.set_ylim(-0.6, len(t) - 0.4)
+        if (t["scale"] == "log2").all():
+            ax.set_xscale("log", base=2)
+        pad = (hi / lo) ** 0.04 if (t["scale"] == "log2").all() else None
+        ax.set_xlim(*((lo / pad, hi * pad) if pad else (lo - 0.04 * (hi - lo), hi + 0.04 * (hi - lo))))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_title(f"{key[0]}: {key[1]}" + (f" (pooled over {key[2]})" if key[2] else ""), fontsize=8, loc="left")
+        ax.tick_params(axis="x", labelsize=7)
+    fig.text(0.01, 0.01, "dot: where the fitted share of runs judged learned crosses 1/2; bar: its 95% bootstrap "
+             "interval; axis: the tested range.\n>: above 1/2 over the whole range; <: below 1/2 already at its low end",
+             fontsize=6.5)
+    fig.suptitle(wrap(title or "Where success falls below one half, per trait axis and model kind", 100), fontsize=9)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig, pd.DataFrame(rows)

@@ -23,7 +23,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 
 from .plots import geometric
 from .stats import N_BOOT, BOOT_SEED
@@ -32,35 +31,41 @@ from .table import complete_values, counted_flags, label, resolve
 PRIOR_SD = 5.0
 
 
-def logistic_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def logistic_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(intercept, slope) of a ridge-penalised logistic regression of 0 / 1 ``y`` on ``x`` (the
-    log-odds are intercept + slope * x); all-equal ``y`` gives slope 0 and an infinite intercept."""
-    if len(np.unique(y)) < 2:
-        return (math.inf if y.size and y[0] == 1 else -math.inf), 0.0
+    log-odds are intercept + slope * x), by Newton's method; ``y`` [n] or [B, n] (B fits sharing
+    x, as bootstrap replicates do). An all-equal row gives slope 0 and an infinite intercept."""
+    Y = np.atleast_2d(y).astype(float)
     sd = x.std()
-    if sd == 0:
-        p = y.mean()
-        return math.log(p / (1 - p)), 0.0
-    z = (x - x.mean()) / sd
+    z = (x - x.mean()) / (sd or 1.0)
+    w = np.zeros((len(Y), 2))
+    ridge = np.diag([0.0, 1 / PRIOR_SD ** 2])
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-(w[:, :1] + w[:, 1:] * z)))
+        r, v = p - Y, np.clip(p * (1 - p), 1e-12, None)
+        grad = np.stack([r.sum(1), (r * z).sum(1)], 1) + w @ ridge
+        hess = np.stack([np.stack([v.sum(1), (v * z).sum(1)], 1),
+                         np.stack([(v * z).sum(1), (v * z * z).sum(1)], 1)], 1) + ridge
+        step = np.clip(np.linalg.solve(hess, grad[..., None])[..., 0], -5, 5)
+        w -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    a, b = w[:, 0], w[:, 1] / (sd or 1.0)
+    a = a - b * x.mean()
+    flat = Y.min(1) == Y.max(1)
+    a[flat], b[flat] = np.where(Y[flat, 0] == 1, math.inf, -math.inf), 0.0
+    if sd == 0:                                         # one trait value: no slope
+        b[:] = 0.0
+    return (a, b) if np.ndim(y) == 2 else (float(a[0]), float(b[0]))
 
-    def loss(w):
-        eta = w[0] + w[1] * z
-        return np.sum(np.logaddexp(0, eta) - y * eta) + w[1] ** 2 / (2 * PRIOR_SD ** 2)
 
-    def grad(w):
-        r = 1 / (1 + np.exp(-(w[0] + w[1] * z))) - y
-        return np.array([r.sum(), (r * z).sum() + w[1] / PRIOR_SD ** 2])
-
-    a, b = minimize(loss, np.zeros(2), jac=grad, method="BFGS").x
-    return float(a - b * x.mean() / sd), float(b / sd)
-
-
-def ls_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(intercept, slope) of the least-squares line of ``y`` on ``x``."""
-    if x.std() == 0:
-        return float(y.mean()), 0.0
-    b, a = np.polyfit(x, y, 1)
-    return float(a), float(b)
+def ls_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(intercept, slope) of the least-squares line of ``y`` [n] or [B, n] on ``x``."""
+    Y = np.atleast_2d(y).astype(float)
+    dx = x - x.mean()
+    b = (Y - Y.mean(1, keepdims=True)) @ dx / (dx @ dx) if dx.any() else np.zeros(len(Y))
+    a = Y.mean(1) - b * x.mean()
+    return (a, b) if np.ndim(y) == 2 else (float(a[0]), float(b[0]))
 
 
 def side(x50: float, lo: float, hi: float, at_low: float) -> str:
@@ -69,14 +74,16 @@ def side(x50: float, lo: float, hi: float, at_low: float) -> str:
     return "crosses" if lo < x50 < hi else ("above" if at_low > 0.5 else "below")
 
 
-def crossing(a: float, b: float, link: str, lo: float, hi: float) -> float:
+def crossing(a, b, link: str, lo: float, hi: float):
     """Where the fitted line (``link`` logistic: probability; else the value) crosses 1/2, clipped
-    to the tested range [lo, hi] (a curve that stays above 1/2 over it gives hi, below gives lo)."""
+    to the tested range [lo, hi] (a curve that stays above 1/2 over it gives hi, below gives lo);
+    elementwise over arrays of fits."""
     level = 0.0 if link == "logistic" else 0.5
-    if b == 0 or not math.isfinite(a):
-        above = a > level
-        return hi if above else lo
-    return float(min(hi, max(lo, (level - a) / b)))
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at = np.where(b != 0, (level - a) / np.where(b != 0, b, 1), np.where(a > level, hi, lo))
+    at = np.clip(np.nan_to_num(at, nan=lo, posinf=hi, neginf=lo), lo, hi)
+    return float(at) if at.ndim == 0 else at
 
 
 def _separated(x: np.ndarray, y: np.ndarray) -> bool:
@@ -90,7 +97,8 @@ def _separated(x: np.ndarray, y: np.ndarray) -> bool:
 def trend(df: pd.DataFrame, trait: str, outcome: str, by: str | None = "model",
           n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> pd.DataFrame:
     """One row per ``by`` group (default: model kind): kind (logistic / least squares), scale
-    (log2 / linear), n runs, the outcome at the lowest and highest trait value, slope, lo, hi,
+    (log2 / linear), n runs, the lowest and highest trait value (x_min, x_max) and the outcome there
+    (at_low, at_high), slope, lo, hi,
     p_boot, separated, and x50 [x50_lo, x50_hi], x50_side: the trait value where the fitted
     probability (or the fitted metric) crosses 1/2 inside the tested range (module docstring). ``outcome``: a verdict flag (``dropped_modes``) or a metric (``quality``)."""
     col = resolve(df, trait)
@@ -113,23 +121,26 @@ def trend(df: pd.DataFrame, trait: str, outcome: str, by: str | None = "model",
         link = "logistic" if is_flag else "linear"
         span = (x.min(), x.max()) if len(x) else (math.nan, math.nan)
 
-        def both(xi, yi):
-            a, b = fit(xi, yi)
-            return b, crossing(a, b, link, *span)
-
         rng = np.random.default_rng(seed)
         strata = [np.flatnonzero(x == v) for v in np.unique(x)]
-        boots = np.array([both(x[i], y[i]) for i in (
-            np.concatenate([rng.choice(s, len(s)) for s in strata]) for _ in range(n_boot))]) if len(strata) > 1 \
-            else np.empty((0, 2))
-        slope, x50 = both(x, y)
+        slope, x50 = 0.0, math.nan
+        if len(x):
+            a, slope = fit(x, y)
+            x50 = crossing(a, slope, link, *span)
+        boots = np.empty((0, 2))
+        if len(strata) > 1:                    # resampled within each trait value: x stays the same
+            order = np.concatenate(strata)
+            idx = np.concatenate([rng.choice(s, (n_boot, len(s))) for s in strata], axis=1)
+            a_b, b_b = fit(x[order], y[idx])
+            boots = np.stack([b_b, crossing(a_b, b_b, link, *span)], 1)
         (lo, x50_lo), (hi, x50_hi) = np.percentile(boots, [2.5, 97.5], axis=0) if len(boots) else [(math.nan,) * 2] * 2
         p = min(1.0, 2 * min(np.mean(boots[:, 0] <= 0), np.mean(boots[:, 0] >= 0))) if len(boots) else math.nan
         ends = [y[x == x.min()].mean(), y[x == x.max()].mean()] if len(x) else [math.nan, math.nan]
         back = (lambda v: 2.0 ** v) if log else (lambda v: float(v))
         rows.append({by or "group": key, "outcome": label(out), "trait": label(col),
                      "fit": "logistic" if is_flag else "least squares", "scale": "log2" if log else "linear",
-                     "n": len(x), "at_low": ends[0], "at_high": ends[1], "slope": slope,
+                     "n": len(x), "x_min": back(span[0]), "x_max": back(span[1]),
+                     "at_low": ends[0], "at_high": ends[1], "slope": slope,
                      "lo": min(float(lo), slope), "hi": max(float(hi), slope), "p_boot": p,
                      "x50": back(x50) if span[0] < x50 < span[1] else math.nan,
                      "x50_lo": back(min(x50_lo, x50)), "x50_hi": back(max(x50_hi, x50)),

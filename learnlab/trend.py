@@ -7,6 +7,7 @@ each trait value (2000 times, fixed seed): the same table always gives the same 
 
     learnlab trend fig-ring --trait n_modes --outcome dropped_modes --where separation=8
     learnlab trend fig-arcs --trait n_components --outcome gap_mass --csv trends.csv
+    learnlab trend --atlas                      # every atlas axis: figures/atlas_summary.{png,pdf,csv}
 """
 from __future__ import annotations
 
@@ -19,14 +20,21 @@ from .cli import Parser
 
 def main(argv: Sequence[str]) -> int:
     p = Parser(prog="learnlab trend", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("study")
-    p.add_argument("--trait", required=True, help="a grid axis or trait, e.g. n_modes")
-    p.add_argument("--outcome", required=True, help="a verdict flag (dropped_modes) or a metric (quality)")
+    p.add_argument("study", nargs="?")
+    p.add_argument("--trait", help="a grid axis or trait, e.g. n_modes")
+    p.add_argument("--outcome", help="a verdict flag (dropped_modes) or a metric (quality)")
+    p.add_argument("--atlas", action="store_true", help="the atlas summary: x50 of `learned` on every grid axis "
+                   "of every atlas study (figures/atlas_summary.png, .pdf, .csv; --out to put it elsewhere)")
+    p.add_argument("--out", help="with --atlas: the figure's path without suffix (default figures/atlas_summary)")
     p.add_argument("--where", action="append", metavar="NAME=VALUE", help="keep only these runs (repeatable)")
     p.add_argument("--by", default="model", help="fit one trend per value of this column (default: model)")
     p.add_argument("--storage", help="database URL (default: the embedded store, else results/)")
     p.add_argument("--csv", help="also write the table to this CSV file")
     args = p.parse_args(argv)
+    if args.atlas:
+        return atlas(args)
+    if not (args.study and args.trait and args.outcome):
+        raise ValueError("give STUDY --trait NAME --outcome NAME, or --atlas")
     from experiments.sweep_config import check_study
     from .cli import output_file
     check_study(args.study)
@@ -42,6 +50,24 @@ def main(argv: Sequence[str]) -> int:
         table.to_csv(args.csv, index=False)
     with pd.option_context("display.width", 160, "display.max_columns", None, "display.float_format", "{:.3g}".format):
         print(table.to_string(index=False))
+    return 0
+
+
+def atlas(args) -> int:
+    """``--atlas``: analysis.atlas.summary of every atlas study's axes, from store or results/."""
+    if args.study or args.trait or args.outcome or args.where:
+        raise ValueError("--atlas reads every atlas study and axis; give no STUDY, --trait, --outcome or --where")
+    from .cli import output_file
+    out = output_file(args.out or "figures/atlas_summary.png", "--out").with_suffix("")
+    from analysis.atlas import atlas_axes, summary
+    from analysis.plots import save
+    from analysis.table import study_table
+    from analysis.trend import trend
+    tables = {(study, trait, pooled): trend(study_table(study, args.storage), trait, "learned")
+              for study, trait, pooled in atlas_axes()}
+    fig, table = summary(tables)
+    paths = save(fig, table, out, formats=("png", "pdf"))
+    print(f"wrote {', '.join(map(str, paths))}")
     return 0
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from analysis import figures
-from analysis.atlas import outcome_table, outcomes
+from analysis.atlas import atlas_axes, outcome_table, outcomes, summary
 from analysis.table import tuned
 from analysis.trend import crossing, logistic_fit, trend
 from experiments.results import busy_time, exported, read_export
@@ -87,6 +87,26 @@ def test_outcome_table_adds_up_and_the_figure_draws():
     assert gan2["value"] == 1 and gan2["lo"] == pytest.approx(0.342, abs=1e-3)      # Wilson, 2 of 2
     fig, drawn = outcomes(df, "x", title="test")
     assert len(fig.axes) == 2 and drawn.equals(t)
+
+
+def test_bootstrap_fits_agree_with_one_at_a_time():
+    rng = np.random.default_rng(1)
+    x = np.repeat([0.0, 1, 2, 3], 10)
+    Y = (rng.random((5, 40)) < 1 / (1 + np.exp(-(x - 1.5)))).astype(float)
+    a, b = logistic_fit(x, Y)
+    for k in range(5):
+        assert (a[k], b[k]) == pytest.approx(logistic_fit(x, Y[k]), rel=1e-6)
+
+
+def test_atlas_summary_marks_crossings_and_ranges():
+    tables = {("fig-ring-quick", t, o): trend(read_export("fig-ring-quick"), t, "learned", n_boot=200)
+              for t, o in (("n_modes", "separation"), ("separation", "n_modes"))}
+    fig, table = summary(tables, title="test")
+    assert len(fig.axes) == 2 and len(table) == 8
+    crossed = table[table["x50_side"] == "crosses"]
+    assert ((crossed["x50"] > crossed["x_min"]) & (crossed["x50"] < crossed["x_max"])).all()
+    assert table.loc[table["x50_side"] != "crosses", "x50"].isna().all()
+    assert {(s, t) for s, t, _ in atlas_axes()} >= {("fig-ring", "n_modes"), ("fig-arcs", "gap_fraction")}
 
 
 def test_tuned_prefers_learned_runs_then_quality():
