@@ -123,7 +123,7 @@ def summary(tables: dict[tuple[str, str, str], pd.DataFrame], title: str | None 
             if r["x50_side"] == "crosses":
                 ax.plot(r["x50"], i, "o", color="#c0392b", ms=6)
             else:                                           # never below 1/2 (above) or always (below)
-                edge = r["x50_hi"] if r["x50_side"] == "above" else r["x50_lo"]
+                edge = r["x_max"] if r["x50_side"] == "above" else r["x_min"]
                 ax.plot(edge, i, ">" if r["x50_side"] == "above" else "<", color="#4c9a2a" if
                         r["x50_side"] == "above" else "#222222", ms=7)
         ax.set_yticks(range(len(t)), t["model"], fontsize=8)

@@ -68,10 +68,10 @@ def ls_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (a, b) if np.ndim(y) == 2 else (float(a[0]), float(b[0]))
 
 
-def side(x50: float, lo: float, hi: float, at_low: float) -> str:
+def side(x50: float, lo: float, hi: float, fitted_mid: float) -> str:
     """Where the fit sits against 1/2 when it does not cross inside (lo, hi): "crosses", else
-    "above" or "below" over the whole tested range (read from its value at the low end)."""
-    return "crosses" if lo < x50 < hi else ("above" if at_low > 0.5 else "below")
+    "above" or "below" over the whole tested range (read from the fit at the range's middle)."""
+    return "crosses" if lo < x50 < hi else ("above" if fitted_mid > 0.5 else "below")
 
 
 def crossing(a, b, link: str, lo: float, hi: float):
@@ -124,9 +124,12 @@ def trend(df: pd.DataFrame, trait: str, outcome: str, by: str | None = "model",
         rng = np.random.default_rng(seed)
         strata = [np.flatnonzero(x == v) for v in np.unique(x)]
         slope, x50 = 0.0, math.nan
+        mid = math.nan
         if len(x):
             a, slope = fit(x, y)
             x50 = crossing(a, slope, link, *span)
+            eta = a + slope * (span[0] + span[1]) / 2
+            mid = (1 / (1 + math.exp(-eta)) if math.isfinite(eta) else float(eta > 0)) if is_flag else eta
         boots = np.empty((0, 2))
         if len(strata) > 1:                    # resampled within each trait value: x stays the same
             order = np.concatenate(strata)
@@ -144,6 +147,6 @@ def trend(df: pd.DataFrame, trait: str, outcome: str, by: str | None = "model",
                      "lo": min(float(lo), slope), "hi": max(float(hi), slope), "p_boot": p,
                      "x50": back(x50) if span[0] < x50 < span[1] else math.nan,
                      "x50_lo": back(min(x50_lo, x50)), "x50_hi": back(max(x50_hi, x50)),
-                     "x50_side": side(x50, *span, at_low=ends[0]),
+                     "x50_side": side(x50, *span, fitted_mid=mid),
                      "separated": _separated(x, y) if is_flag else False})
     return pd.DataFrame(rows)
