@@ -22,6 +22,7 @@ same table, with ``log_dir`` pointing at the copied folders and each row's ``his
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -187,6 +188,15 @@ def read_export(study: str, folder: Path | str = EXPORTS) -> pd.DataFrame:
     if not exported(study, folder):
         raise ValueError(f"study {study!r} is not exported: no {folder / (study + '.csv.gz')}; "
                          f"run `learnlab export {study}` where it is stored")
+    stamp = tuple(p.stat().st_mtime_ns if p.is_file() else 0
+                  for p in (folder / f"{study}.csv.gz", folder / f"{study}.history.csv.gz"))
+    return _read_export(study, str(folder.resolve()), stamp).copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _read_export(study: str, folder: str, stamp: tuple) -> pd.DataFrame:
+    """read_export's table, cached while the exported files are unchanged (``stamp``: their times)."""
+    folder = Path(folder)
     df = with_quality(pd.read_csv(folder / f"{study}.csv.gz"))
     carried = folder / f"{study}.trials"
     df["log_dir"] = [str(carried / f"{t:05d}") if (carried / f"{t:05d}").is_dir() else None for t in df["trial"]]
