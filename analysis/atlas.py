@@ -3,10 +3,18 @@
     outcome_table(df, ["trait.n_modes", "trait.separation"])   # per model and cell: each outcome's
                                                                # k of n runs, share, Wilson interval
     outcomes(df, "n_modes", "separation")                      # stacked bars of those shares
+    mode_rows(df)                                              # one row per run and mode: its
+                                                               # weight, and whether it was dropped
+    mode_drops(df)                                             # share of modes dropped by weight
 
 A run's outcome is its single final verdict (``metrics.verdicts``: the first of diverged,
 dropped_modes, bridged, blurred, misweighted, else learned), so a cell's outcomes add up to its
 runs; a failed run (a crash, not a learning outcome) is left out of n, as in every rate.
+
+Per mode (the weights study: are light modes the ones dropped?), a run's final evaluation names
+the components it dropped (``verdicts.judge``: a mode holding less than half its true share);
+each mode's true weight comes from the family itself. Runs that diverged or failed are left out:
+they say nothing about which modes a model keeps.
 """
 from __future__ import annotations
 
@@ -87,8 +95,76 @@ def outcomes(df: pd.DataFrame, x: str, y: str | None = None, *, facet: str = "mo
                 ax.set_xlabel(label(xc), fontsize=8)
     handles, names = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles[::-1], names[::-1], loc="center right", fontsize=7, frameon=False)
-    fig.suptitle(wrap(title or "how the runs ended", 110), fontsize=9)
+    fig.suptitle(wrap(title or "how the runs ended", min(110, int(14 * fig.get_figwidth()))), fontsize=9)
     fig.tight_layout(rect=(0, 0, 1 - 1.3 / fig.get_figwidth(), 1))
+    return fig, table
+
+
+def mode_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per complete mixture run and mode: ``model``, ``trial``, ``seed``, the run's
+    ``trait.n_modes`` and ``trait.imbalance``, ``mode``, ``trait.mode_weight`` (its true weight
+    times the number of modes: 1 is a uniform share), and ``verdict.mode_dropped`` (0 / 1) from the
+    run's final evaluation; ``status`` "complete", so rates and trends read it like a study table."""
+    import distributions
+    from .classics import histories
+    runs = df[df["status"] == "complete"]
+    past = histories(runs)
+    weights: dict[tuple, list[float]] = {}
+    rows = []
+    for _, r in runs.iterrows():
+        final = (past.get(int(r["trial"])) or [{}])[-1]
+        if final.get("dropped") is None:
+            raise ValueError(f"trial {int(r['trial'])} has no final evaluation naming dropped modes; "
+                             "per-mode rates need mixture runs evaluated with verdicts")
+        cell = (int(r["trait.n_modes"]), float(r["trait.imbalance"]))
+        if cell not in weights:
+            mix = distributions.make("mixture", n_modes=cell[0], imbalance=cell[1])
+            weights[cell] = (mix.modes.weights.double() * cell[0]).tolist()
+        dropped = set(final["dropped"])
+        rows += [{"model": r["model"], "trial": int(r["trial"]), "seed": r["seed"], "status": "complete",
+                  "trait.n_modes": cell[0], "trait.imbalance": cell[1], "mode": k, "trait.mode_weight": w,
+                  "trait.log2_mode_weight": float(np.log2(w)), "verdict.mode_dropped": float(k in dropped)}
+                 for k, w in enumerate(weights[cell])]
+    return pd.DataFrame(rows)
+
+
+def mode_drops(df: pd.DataFrame, hue: str = "n_modes", *, title: str | None = None):
+    """Share of modes dropped against a mode's weight relative to uniform (binned to the nearest
+    power of two), one panel per model kind, one line per ``hue`` value (Wilson 95% bands);
+    returns (figure, table: model, hue, mode_weight bin, k dropped of n modes, share, lo, hi)."""
+    modes = mode_rows(df)
+    hc = resolve(modes, hue)
+    modes["mode_weight"] = 2.0 ** np.round(np.log2(modes["trait.mode_weight"]))
+    rows = []
+    for (m, h, w), g in modes.groupby(["model", hc, "mode_weight"], sort=True):
+        value, lo, hi = wilson(int(g["verdict.mode_dropped"].sum()), len(g))
+        rows.append({"model": m, label(hc): h, "mode_weight": w, "k": int(g["verdict.mode_dropped"].sum()),
+                     "n": len(g), "value": value, "lo": lo, "hi": hi})
+    table = study_order(pd.DataFrame(rows), df, "model")
+    kinds = list(dict.fromkeys(table["model"]))
+    fig, axes = plt.subplots(1, len(kinds), figsize=(2.9 * len(kinds) + 0.6, 3.4), sharey=True, squeeze=False)
+    hues = sorted(table[label(hc)].unique())
+    colours = dict(zip(hues, plt.get_cmap("viridis")(np.linspace(0.1, 0.85, len(hues)))))
+    for ax, kind in zip(axes[0], kinds):
+        for h in hues:
+            part = table[(table["model"] == kind) & (table[label(hc)] == h)].sort_values("mode_weight")
+            ax.plot(part["mode_weight"], part["value"], marker="o", ms=4, color=colours[h],
+                    label=f"{label(hc)} = {h:g}")
+            ax.fill_between(part["mode_weight"], part["lo"], part["hi"], color=colours[h], alpha=0.15, lw=0)
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_title(kind, fontsize=9)
+        ax.set_xlabel("mode weight x number of modes", fontsize=8)
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+    axes[0, 0].set_ylabel("share of modes dropped", fontsize=8)
+    axes[0, -1].legend(fontsize=7, loc="upper right")
+    fig.text(0.01, 0.01, "each mode of each complete run counted once (its run's final evaluation); band: Wilson "
+             "95% interval, which treats a run's modes as independent: see `learnlab trend --per-mode` for a "
+             "slope with runs resampled whole", fontsize=6, color="0.3")
+    fig.suptitle(wrap(title or "share of modes dropped by weight", 110), fontsize=9)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig, table
 
 

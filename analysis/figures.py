@@ -55,6 +55,10 @@ FIGURES = {
                            dict(x="n_modes", y="separation", metric="quality")),
     "ring_outcomes": Figure(f"Ring of Gaussians: how the runs ended, {MODEL_KINDS}", "ring.yaml", "ring_quick.yaml",
                             "outcomes", dict(x="n_modes", y="separation")),
+    "weights_outcomes": Figure(f"Ring of Gaussians with unequal weights: how the runs ended, {MODEL_KINDS}",
+                               "weights.yaml", "weights_quick.yaml", "outcomes", dict(x="imbalance", y="n_modes")),
+    "weights_drops": Figure(f"Ring of Gaussians with unequal weights: are light modes the ones dropped? {MODEL_KINDS}",
+                            "weights.yaml", "weights_quick.yaml", "mode_drops", dict(hue="n_modes")),
     "arcs_precision": Figure(f"Circle cut into arcs: share of samples on the support, {MODEL_KINDS}", "arcs.yaml",
                              "arcs_quick.yaml", "heatmap",
                              dict(x="n_components", y="gap_fraction", metric="support_precision")),
@@ -132,7 +136,8 @@ FIGURES.update(CLASSICS)
 KINDS = {"heatmap": "plots.heatmap", "curve": "plots.curve", "onset": "plots.onset",
          "paper_table": "classics.paper_table", "contours": "classics.critic_contours",
          "gap_curve": "classics.gap_curve", "component_table": "classics.component_table",
-         "hopping": "classics.mode_hopping", "outcomes": "atlas.outcomes"}             # module.function in analysis/, imported to draw
+         "hopping": "classics.mode_hopping", "outcomes": "atlas.outcomes",
+         "mode_drops": "atlas.mode_drops"}             # module.function in analysis/, imported to draw
 
 
 def drawer(kind: str):

@@ -8,9 +8,11 @@ counts them (``table.counted_flags``: a diverged run fails, a crashed one is lef
 by least squares over its complete runs (``table.complete_values``). The trait enters as log2
 when its grid is geometric (``plots.geometric``: the slope is then per doubling), else as is.
 The interval is a percentile bootstrap of the slope over runs resampled within each trait value
-(so every trait value keeps its runs), ``p_boot`` the two-sided bootstrap share of slopes on the
-other side of zero. The logistic fit carries a weak ridge on the slope (a normal prior of sd
-``PRIOR_SD`` log-odds per unit of the standardised trait) so that a perfectly separated design
+(so every trait value keeps its runs; with ``cluster``, whole clusters of rows, such as a run's
+modes, are resampled among the clusters holding the same trait values), ``p_boot`` the
+two-sided bootstrap share of slopes on the other side of zero. The logistic fit carries a weak
+ridge on the slope (a normal prior of sd ``PRIOR_SD`` log-odds per unit of the standardised
+trait) so that a perfectly separated design
 (all failures above some trait value, none below) gives a large finite slope, not infinity;
 ``separated`` says when that happened. ``x50`` is where the fit crosses one half (for the flag
 ``learned``: where success falls below one half), in trait units, with its bootstrap interval
@@ -94,13 +96,32 @@ def _separated(x: np.ndarray, y: np.ndarray) -> bool:
     return bool(one.min() >= zero.max() or one.max() <= zero.min())
 
 
+def _strata(x: np.ndarray, cluster: np.ndarray | None) -> list[np.ndarray]:
+    """The bootstrap's strata: arrays [m, r] of row indices, m clusters of r rows each, whose rows
+    (sorted by x) hold the same trait values, so that resampling clusters within a stratum keeps x
+    unchanged. Without ``cluster`` every row is its own cluster: the strata are the trait values."""
+    if cluster is None:
+        return [np.flatnonzero(x == v)[:, None] for v in np.unique(x)]
+    members: dict = {}
+    for i, c in enumerate(cluster):
+        members.setdefault(c, []).append(i)
+    strata: dict = {}
+    for rows in members.values():
+        rows = np.array(sorted(rows, key=lambda i: x[i]))
+        strata.setdefault(tuple(x[rows]), []).append(rows)
+    return [np.stack(v) for _, v in sorted(strata.items())]
+
+
 def trend(df: pd.DataFrame, trait: str, outcome: str, by: str | None = "model",
-          n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> pd.DataFrame:
+          n_boot: int = N_BOOT, seed: int = BOOT_SEED, cluster: str | None = None) -> pd.DataFrame:
     """One row per ``by`` group (default: model kind): kind (logistic / least squares), scale
     (log2 / linear), n runs, the lowest and highest trait value (x_min, x_max) and the outcome there
     (at_low, at_high), slope, lo, hi,
     p_boot, separated, and x50 [x50_lo, x50_hi], x50_side: the trait value where the fitted
-    probability (or the fitted metric) crosses 1/2 inside the tested range (module docstring). ``outcome``: a verdict flag (``dropped_modes``) or a metric (``quality``)."""
+    probability (or the fitted metric) crosses 1/2 inside the tested range (module docstring).
+    ``outcome``: a verdict flag (``dropped_modes``) or a metric (``quality``). ``cluster``: a
+    column whose rows are resampled together (``trial`` for a per-mode table, ``atlas.mode_rows``:
+    a run's modes are not independent); clusters with the same trait values form a stratum."""
     col = resolve(df, trait)
     out = resolve(df, outcome)
     is_flag = out.startswith("verdict.")
@@ -114,6 +135,7 @@ def trend(df: pd.DataFrame, trait: str, outcome: str, by: str | None = "model",
         y = counted_flags(g, out) if is_flag else complete_values(g, out)
         x = pd.to_numeric(g.loc[y.index, col], errors="coerce")
         keep = np.isfinite(x)
+        groups_of = g.loc[x.index[keep], cluster].to_numpy() if cluster else None
         x, y = x[keep].to_numpy(float), y[keep].to_numpy(float)
         if log:
             x = np.log2(x)
@@ -122,7 +144,7 @@ def trend(df: pd.DataFrame, trait: str, outcome: str, by: str | None = "model",
         span = (x.min(), x.max()) if len(x) else (math.nan, math.nan)
 
         rng = np.random.default_rng(seed)
-        strata = [np.flatnonzero(x == v) for v in np.unique(x)]
+        strata = _strata(x, groups_of)
         slope, x50 = 0.0, math.nan
         mid = math.nan
         if len(x):
@@ -131,9 +153,10 @@ def trend(df: pd.DataFrame, trait: str, outcome: str, by: str | None = "model",
             eta = a + slope * (span[0] + span[1]) / 2
             mid = (1 / (1 + math.exp(-eta)) if math.isfinite(eta) else float(eta > 0)) if is_flag else eta
         boots = np.empty((0, 2))
-        if len(strata) > 1:                    # resampled within each trait value: x stays the same
-            order = np.concatenate(strata)
-            idx = np.concatenate([rng.choice(s, (n_boot, len(s))) for s in strata], axis=1)
+        if len(strata) > 1:                    # resampled within each stratum: x stays the same
+            order = np.concatenate([s.ravel() for s in strata])
+            idx = np.concatenate([s[rng.choice(len(s), (n_boot, len(s)))].reshape(n_boot, -1) for s in strata],
+                                 axis=1)
             a_b, b_b = fit(x[order], y[idx])
             boots = np.stack([b_b, crossing(a_b, b_b, link, *span)], 1)
         (lo, x50_lo), (hi, x50_hi) = np.percentile(boots, [2.5, 97.5], axis=0) if len(boots) else [(math.nan,) * 2] * 2

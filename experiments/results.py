@@ -197,7 +197,7 @@ def read_export(study: str, folder: Path | str = EXPORTS) -> pd.DataFrame:
 def _read_export(study: str, folder: str, stamp: tuple) -> pd.DataFrame:
     """read_export's table, cached while the exported files are unchanged (``stamp``: their times)."""
     folder = Path(folder)
-    df = with_quality(pd.read_csv(folder / f"{study}.csv.gz"))
+    df = with_quality(pd.read_csv(folder / f"{study}.csv.gz")).copy()      # one block: columns added below
     carried = folder / f"{study}.trials"
     df["log_dir"] = [str(carried / f"{t:05d}") if (carried / f"{t:05d}").is_dir() else None for t in df["trial"]]
     hist = folder / f"{study}.history.csv.gz"

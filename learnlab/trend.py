@@ -7,7 +7,12 @@ each trait value (2000 times, fixed seed): the same table always gives the same 
 
     learnlab trend fig-ring --trait n_modes --outcome dropped_modes --where separation=8
     learnlab trend fig-arcs --trait n_components --outcome gap_mass --csv trends.csv
+    learnlab trend fig-weights --per-mode --trait log2_mode_weight --outcome mode_dropped --where imbalance=64
     learnlab trend --atlas                      # every atlas axis: figures/atlas_summary.{png,pdf,csv}
+
+--per-mode fits one row per complete mixture run and mode (analysis.atlas.mode_rows: the mode's
+weight times the number of modes as mode_weight and its log2 as log2_mode_weight, and whether the
+run's final evaluation dropped it as mode_dropped), resampling each run's modes together.
 """
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--out", help="with --atlas: the figure's path without suffix (default figures/atlas_summary)")
     p.add_argument("--where", action="append", metavar="NAME=VALUE", help="keep only these runs (repeatable)")
     p.add_argument("--by", default="model", help="fit one trend per value of this column (default: model)")
+    p.add_argument("--per-mode", action="store_true", help="one row per run and mode (mixtures): traits "
+                   "mode_weight, log2_mode_weight, outcome mode_dropped; a run's modes are resampled together")
     p.add_argument("--storage", help="database URL (default: the embedded store, else results/)")
     p.add_argument("--csv", help="also write the table to this CSV file")
     args = p.parse_args(argv)
@@ -44,8 +51,11 @@ def main(argv: Sequence[str]) -> int:
     from analysis.table import resolve, study_table, where
     from analysis.trend import trend
     df = where(study_table(args.study, args.storage), args.where)
+    if args.per_mode:
+        from analysis.atlas import mode_rows
+        df = mode_rows(df)
     by = resolve(df, args.by) if args.by != "model" else "model"
-    table = trend(df, args.trait, args.outcome, by=by)
+    table = trend(df, args.trait, args.outcome, by=by, cluster="trial" if args.per_mode else None)
     if args.csv:
         table.to_csv(args.csv, index=False)
     with pd.option_context("display.width", 160, "display.max_columns", None, "display.float_format", "{:.3g}".format):
@@ -55,8 +65,9 @@ def main(argv: Sequence[str]) -> int:
 
 def atlas(args) -> int:
     """``--atlas``: analysis.atlas.summary of every atlas study's axes, from store or results/."""
-    if args.study or args.trait or args.outcome or args.where:
-        raise ValueError("--atlas reads every atlas study and axis; give no STUDY, --trait, --outcome or --where")
+    if args.study or args.trait or args.outcome or args.where or args.per_mode:
+        raise ValueError("--atlas reads every atlas study and axis; give no STUDY, --trait, --outcome, --where "
+                         "or --per-mode")
     from .cli import output_file
     out = output_file(args.out or "figures/atlas_summary.png", "--out").with_suffix("")
     from analysis.atlas import atlas_axes, summary

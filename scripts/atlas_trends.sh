@@ -18,3 +18,9 @@ trend fig-arcs --trait n_components --outcome learned
 trend fig-arcs --trait gap_fraction --outcome gap_mass
 trend fig-arcs --trait n_components --outcome quality
 trend fig-arcs --trait gap_fraction --outcome quality
+# Weights (fig-weights): the ring 8 std apart, n_modes x imbalance; per mode: its weight x n_modes
+trend fig-weights --trait imbalance --outcome learned
+trend fig-weights --trait imbalance --outcome dropped_modes
+trend fig-weights --trait imbalance --outcome quality
+trend fig-weights --per-mode --trait log2_mode_weight --outcome mode_dropped
+trend fig-weights --per-mode --trait log2_mode_weight --outcome mode_dropped --where imbalance=64

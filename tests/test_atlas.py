@@ -168,3 +168,39 @@ def test_atlas_learning_rates_are_the_tuning_studys_winners(config):
     for model, section in raw["models"].items():
         for key, value in json.loads(won.loc[model, "params"]).items():
             assert section[key.split(".", 1)[1]] == pytest.approx(value, rel=1e-3), (model, key)
+
+
+def test_clusters_of_copies_resample_like_their_rows():
+    """A run's modes resampled together: r identical copies of each row, clustered, give the
+    unclustered fit and interval exactly (least squares), while treating the copies as independent
+    narrows the interval by about sqrt(r)."""
+    rng = np.random.default_rng(3)
+    xs = np.repeat([1.0, 2.0, 3.0, 4.0], 6)
+    q = 0.2 * xs + rng.normal(0, 0.3, xs.size)
+    base = runs(xs, [False] * xs.size, metric=q)
+    copies = base.loc[base.index.repeat(5)].reset_index(drop=True)
+    plain = trend(base, "x", "quality").iloc[0]
+    clustered = trend(copies, "x", "quality", cluster="trial").iloc[0]
+    naive = trend(copies, "x", "quality").iloc[0]
+    for k in ("slope", "lo", "hi"):
+        assert clustered[k] == pytest.approx(plain[k], rel=1e-9)
+    assert (naive["hi"] - naive["lo"]) < 0.6 * (plain["hi"] - plain["lo"])
+
+
+def test_mode_rows_take_weights_from_the_family_and_drops_from_the_final_evaluation():
+    from analysis.atlas import mode_drops, mode_rows
+    final = {"step": 100, "dropped": [2, 3]}
+    df = pd.DataFrame({"model": ["gan", "gan", "vae"], "trial": [0, 1, 2], "seed": [0, 1, 0],
+                       "status": ["complete", "diverged", "complete"], "trait.n_modes": [4, 4, 4],
+                       "trait.imbalance": [8.0, 8.0, 8.0],
+                       "history": [[{"step": 50, "dropped": []}, final], [final], [{"step": 100, "dropped": []}]]})
+    rows = mode_rows(df)
+    assert len(rows) == 8 and set(rows["trial"]) == {0, 2}               # the diverged run says nothing
+    gan = rows[rows["model"] == "gan"]
+    w = 8.0 ** (-np.arange(4) / 3)
+    assert np.allclose(gan["trait.mode_weight"], 4 * w / w.sum(), rtol=1e-6)
+    assert np.allclose(gan["trait.log2_mode_weight"], np.log2(4 * w / w.sum()), atol=1e-6)
+    assert gan["verdict.mode_dropped"].tolist() == [0, 0, 1, 1] and rows["verdict.mode_dropped"].sum() == 2
+    _, table = mode_drops(df)
+    assert table["n"].sum() == 8 and table["k"].sum() == 2
+    assert set(table["mode_weight"]) == {2.0, 1.0, 0.5, 0.25}            # 1.83, 0.92, 0.46, 0.23 to powers of 2
