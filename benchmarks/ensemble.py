@@ -330,7 +330,7 @@ def main() -> None:
     a.conv_batch = a.conv_batch or (16 if q else 32)
     a.rounds = a.rounds or (1 if q else 3)
     a.seq_cap = a.seq_cap if a.seq_cap is not None else (32 if a.device == "cuda" else 0)
-    a.target = (3e9 if q else 3e10) if a.device == "cpu" else 1e12    # matmul FLOPs per arm and round
+    a.target = (1e9 if q else 3e10) if a.device == "cpu" else 1e12    # matmul FLOPs per arm and round
     a.max_batches = 3 if q else 20
     device = torch.device(a.device)
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)

@@ -29,13 +29,21 @@ def test_show_projects_higher_dimensions(tmp_path, family, kw):
     (["show", "blobs"], "unknown family 'blobs'"),
     (["show", "manifold", "--gap_fraction", "1.5"], "gap_fraction=1.5"),
 ])
-def test_bad_input_is_one_line_without_traceback(tmp_path, args, needle):
-    proc = subprocess.run([sys.executable, "-m", "learnlab", *args, "--out", str(tmp_path / "x.png")],
-                          capture_output=True, text=True)
-    assert proc.returncode == 2
-    assert proc.stdout == ""
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], proc.stderr
+def test_bad_input_is_one_line_without_traceback(tmp_path, capsys, args, needle):
+    assert main([*args, "--out", str(tmp_path / "x.png")]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_the_installed_command_says_bad_input_in_one_line(tmp_path):
+    """The same through the real entry point, in a fresh interpreter (no traceback, exit 2)."""
+    proc = subprocess.run([sys.executable, "-m", "learnlab", "show", "mixture", "--n_modes", "0",
+                           "--out", str(tmp_path / "x.png")], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1 and "n_modes=0" in proc.stderr, proc.stderr
     assert not (tmp_path / "x.png").exists()
 
 
