@@ -59,6 +59,13 @@ FIGURES = {
                                "weights.yaml", "weights_quick.yaml", "outcomes", dict(x="imbalance", y="n_modes")),
     "weights_drops": Figure(f"Ring of Gaussians with unequal weights: are light modes the ones dropped? {MODEL_KINDS}",
                             "weights.yaml", "weights_quick.yaml", "mode_drops", dict(hue="n_modes")),
+    "dimension_outcomes": Figure(f"Ring of 8 Gaussians with round modes in dim dimensions, embedded in ambient_dim: "
+                                 f"how the runs ended, {MODEL_KINDS}", "dimension.yaml", "dimension_quick.yaml",
+                                 "outcomes", dict(x="ambient_dim", y="dim")),
+    "dimension_quality": Figure(f"Ring of 8 Gaussians with round modes in dim dimensions, embedded in ambient_dim: "
+                                f"quality (harmonic mean of on-support share and coverage), {MODEL_KINDS}",
+                                "dimension.yaml", "dimension_quick.yaml", "heatmap",
+                                dict(x="ambient_dim", y="dim", metric="quality")),
     "arcs_precision": Figure(f"Circle cut into arcs: share of samples on the support, {MODEL_KINDS}", "arcs.yaml",
                              "arcs_quick.yaml", "heatmap",
                              dict(x="n_components", y="gap_fraction", metric="support_precision")),
@@ -74,6 +81,11 @@ FIGURES = {
                             "outcomes", dict(x="n_components", y="gap_fraction")),
     "wavy_coverage": Figure(f"Wavy ring: coverage of the real samples, {MODEL_KINDS}", "wavy.yaml", "wavy_quick.yaml",
                             "heatmap", dict(x="frequency", y="amplitude", metric="coverage")),
+    "wavy_quality": Figure(f"Wavy ring: quality (harmonic mean of on-support share and coverage), {MODEL_KINDS}",
+                           "wavy.yaml", "wavy_quick.yaml", "heatmap",
+                           dict(x="frequency", y="amplitude", metric="quality")),
+    "wavy_outcomes": Figure(f"Wavy ring: how the runs ended, {MODEL_KINDS}", "wavy.yaml", "wavy_quick.yaml",
+                            "outcomes", dict(x="frequency", y="amplitude")),
     "triangles_precision": Figure("Triangles cut into k pieces, blurred: share of images on the manifold, "
                                   "conv GAN vs conv VAE", "triangles.yaml", "triangles_quick.yaml", "heatmap",
                                   dict(x="n_components", y="blur", metric="manifold_precision")),

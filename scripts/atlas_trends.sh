@@ -24,3 +24,12 @@ trend fig-weights --trait imbalance --outcome dropped_modes
 trend fig-weights --trait imbalance --outcome quality
 trend fig-weights --per-mode --trait log2_mode_weight --outcome mode_dropped
 trend fig-weights --per-mode --trait log2_mode_weight --outcome mode_dropped --where imbalance=64
+# Dimension (fig-dimension): the ring of 8 modes, intrinsic dim x ambient_dim (a random isometry)
+trend fig-dimension --trait ambient_dim --outcome quality
+trend fig-dimension --trait ambient_dim --outcome dropped_modes
+trend fig-dimension --trait dim --outcome quality
+# Smoothness (fig-wavy): the wavy ring r = 1 + a sin(f theta), frequency x amplitude
+trend fig-wavy --trait frequency --outcome learned
+trend fig-wavy --trait frequency --outcome quality
+trend fig-wavy --trait amplitude --outcome quality
+trend fig-wavy --trait frequency --outcome coverage
