@@ -7,4 +7,7 @@
     analysis.samples   one trial's generated-against-real samples over training and at the end
     analysis.figures   the named figures: sweep config (full, quick) + plot
     analysis.show      a distribution's samples with its modes or support
+    analysis.predictor the atlas's predictor: descriptors -> quality and failure per model kind
+    analysis.validation its held-out scores (leave one study / family / cell out) against a baseline
+    analysis.linear    ridge and ridge logistic fits, R-squared, AUC, Brier score, calibration
 """

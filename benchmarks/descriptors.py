@@ -39,7 +39,8 @@ def main() -> None:
         for name, f in (("twonn", lambda: D.twonn(sub)), ("mle", lambda: D.mle(sub)),
                         ("scale+components", lambda: D.own_scale(sub)),
                         ("loops", lambda: D.loops(sub, D.own_scale(sub)[0])),
-                        ("spectral_gap", lambda: D.spectral_gap(sub)), ("thickness", lambda: D.thickness(sub))):
+                        ("spectral_gap", lambda: D.spectral_gap(sub)), ("thickness", lambda: D.thickness(sub)),
+                        ("curvature", lambda: D.curvature(sub))):
             t = time.perf_counter()
             with threadpool_limits(1):             # as describe runs them (module docstring)
                 f()

@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "figures": "the lab's named figures: run their sweeps (--quick: a few minutes) and draw them",
     "metrics": "the glossary: every metric and verdict, what it needs and which way is better",
     "describe": "model-free descriptors of a data set (a family's samples or a .npy / .csv of points)",
+    "predict": "before training: predicted quality and failure per model kind from the atlas (--fit, --validate)",
     "keys": "every config key of a model kind (gan, vae, flow, diffusion), of train or of a sweep",
 }
 

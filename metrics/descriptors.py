@@ -24,8 +24,11 @@ clusters, those holding at least ``MIN_CLUSTER`` of the points its components. A
 | imbalance | largest component's share over the smallest's | ``imbalance`` |
 | spectral_gap | 2nd smallest eigenvalue of the normalised Laplacian of the symmetric 10-NN graph | connectedness |
 | noise_thickness | median RMS spread of 20 neighbours along their thinnest local direction | ``noise`` of a curve |
+| curvature | RMS curvature (1 / length) of local quadratic fits to 50 neighbours, noise removed | 1 / ``radius`` |
 
-``separation`` and ``imbalance`` are NaN with fewer than two components. Nothing here needs
+``separation`` and ``imbalance`` are NaN with fewer than two components; ``curvature`` is 0 where
+the data fill their space at its scale (``curvature`` says how), NaN where their local dimension
+is above ``MAX_CURVED_DIM`` (too many quadratic terms for 50 neighbours). Nothing here needs
 torch or a model; bad input (non-finite values, too few distinct samples, a shape that is none
 of the three) is one ValueError line.
 """
@@ -45,8 +48,12 @@ IMAGE_DIM = 64
 SCALE_FACTOR = 15.0
 MIN_CLUSTER = 0.01
 MIN_SAMPLES = 50
+EIGEN_GAP = 4.0
+MAX_CURVED_DIM = 5
 NAMES = ("n_samples", "ambient_dim", "intrinsic_dim_twonn", "intrinsic_dim_mle", "scale", "components", "loops",
-         "separation", "imbalance", "spectral_gap", "noise_thickness")
+         "separation", "imbalance", "spectral_gap", "noise_thickness", "curvature")
+UNDEFINED = {"separation": "fewer than two components", "imbalance": "fewer than two components",
+             "curvature": f"local dimension above {MAX_CURVED_DIM}"}     # why a descriptor is NaN
 
 
 def embed(x) -> tuple[np.ndarray, str]:
@@ -143,6 +150,45 @@ def thickness(x: np.ndarray, k: int = 20) -> float:
     return float(np.median(s[:, min(x.shape[1], k) - 1] / math.sqrt(k)))
 
 
+def curvature(x: np.ndarray, k: int = 50) -> float:
+    """RMS curvature (1 / length) of the support, from local quadratic fits. The local dimension m
+    is where the mean spectrum of the k-neighbourhoods' PCA drops most (a ratio above
+    ``EIGEN_GAP``); without such a drop the data fill their space at this scale and the curvature
+    is 0 (a Gaussian mode, a noisy line whose noise is not small against its 50-point stretch).
+    Around each point, the normal coordinates are fitted by least squares on a quadratic in its m
+    tangent coordinates, over the k of its 2k neighbours nearest in the tangent directions (a slab,
+    so the ball's edge does not cut the noise into a false bend); the Hessians' squared Frobenius
+    norm, less its sampling variance (the noise's share), averaged over points and divided by m,
+    is the squared curvature: 1 / r for a circle or a sphere of radius r, 0 for a line or a flat
+    subspace. Noise leaves a floor of about noise / h^2 (h: a neighbourhood's half-length)."""
+    n, d = x.shape
+    k = min(k, n // 2)
+    _, idx = cKDTree(x).query(x, k=2 * k)
+    centre = x[idx[:, :k]].mean(1, keepdims=True)
+    _, s, vt = np.linalg.svd(x[idx[:, :k]] - centre, full_matrices=False)
+    lam = (s ** 2).mean(0)
+    gaps = np.log(lam[:-1] / np.maximum(lam[1:], lam[0] * 1e-12))
+    m = int(np.argmax(gaps)) + 1 if len(gaps) and gaps.max() > math.log(EIGEN_GAP) else d
+    if m >= d:
+        return 0.0
+    if m > MAX_CURVED_DIM:
+        return math.nan
+    cand = x[idx] - centre
+    t = cand @ vt[:, :m].transpose(0, 2, 1)                  # tangent coordinates [n, 2k, m]
+    keep = np.argsort((t ** 2).sum(2), 1)[:, :k, None]
+    t, w = np.take_along_axis(t, keep, 1), np.take_along_axis(cand, keep, 1) @ vt[:, m:].transpose(0, 2, 1)
+    i, j = np.triu_indices(m)
+    X = np.concatenate([np.ones((n, k, 1)), t, t[:, :, i] * t[:, :, j]], 2)
+    inv = np.linalg.inv(X.transpose(0, 2, 1) @ X)
+    coef = inv @ X.transpose(0, 2, 1) @ w                     # [n, p, normal directions]
+    s2 = ((w - X @ coef) ** 2).sum(1) / (k - X.shape[2])      # residual variance per normal direction
+    q = slice(1 + m, X.shape[2])                              # the quadratic terms: H_ii = 2c, H_ij = c twice
+    unit = np.where(i == j, 4.0, 2.0)
+    square = (coef[:, q] ** 2 * unit[:, None]).sum((1, 2))
+    noise = (np.diagonal(inv, axis1=1, axis2=2)[:, q] * unit).sum(1) * s2.sum(1)
+    return math.sqrt(max(0.0, float((square - noise).mean()) / m))
+
+
 def describe(x, *, seed: int = 0, n_sub: int = SUBSAMPLE) -> dict[str, float]:
     """Every descriptor (module docstring) of the data set ``x``, on a seeded subsample. BLAS runs
     on one thread here: its matrices are small, and with the cores busy (a sweep beside it) a
@@ -178,6 +224,7 @@ def _describe(x, seed: int, n_sub: int) -> dict[str, float]:
         out["separation"] = float((dist / pooled).min())
         out["imbalance"] = float(counts[big].max() / counts[big].min())
     out["noise_thickness"] = thickness(sub)
+    out["curvature"] = curvature(sub)
     return {name: out[name] for name in NAMES}
 
 

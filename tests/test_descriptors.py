@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import distributions
-from metrics.descriptors import describe, describe_intervals, embed, mle, twonn
+from metrics.descriptors import curvature, describe, describe_intervals, embed, mle, twonn
 
 
 def sample(family, n=3000, **knobs):
@@ -53,6 +53,32 @@ def test_overlapping_modes_are_one_component():
     _, x = sample("mixture", layout="ring", n_modes=8, std=0.2)     # separation 3.8 stds
     r = describe(x)
     assert r["components"] == 1 and math.isnan(r["separation"]) and math.isnan(r["imbalance"])
+
+
+@pytest.mark.parametrize("radius, noise", [(0.5, 0.005), (1.0, 0.02), (2.0, 0.02)])
+def test_curvature_of_a_circle_is_one_over_its_radius(radius, noise):
+    _, x = sample("manifold", n=1000, shape="circle", radius=radius, noise=noise)
+    assert curvature(x) == pytest.approx(1 / radius, rel=0.05)
+    _, x = sample("manifold", n=1000, shape="circle", radius=radius, noise=noise, ambient_dim=16)
+    assert curvature(x) == pytest.approx(1 / radius, rel=0.25)   # 15 noisy normal directions
+
+
+def test_curvature_of_flat_data_and_of_a_wavy_ring():
+    _, x = sample("manifold", n=1000, shape="line", noise=0.0)
+    assert curvature(x) == 0.0
+    _, x = sample("mixture", n=1000, layout="ring", n_modes=8, dim=3, ambient_dim=12)
+    assert curvature(x) < 1e-4                                  # flat 3-D modes in 12 dimensions
+    _, x = sample("mixture", n=1000, layout="ring", n_modes=8)    # round modes fill the plane
+    assert curvature(x) == 0.0
+    _, x = sample("mixture", n=1000, layout="ring", n_modes=8, dim=8, ambient_dim=16)
+    assert math.isnan(curvature(x))                             # local dimension 8 > 5: not measured
+    theta = np.linspace(0, 2 * np.pi, 200_001)
+    for freq, amp, rel in ((2, 0.1, 0.05), (3, 0.1, 0.05), (6, 0.1, 0.08), (3, 0.2, 0.05), (6, 0.2, 0.2)):
+        r, r1, r2 = 1 + amp * np.sin(freq * theta), amp * freq * np.cos(freq * theta), -amp * freq ** 2 * np.sin(freq * theta)
+        kappa, ds = np.abs(r ** 2 + 2 * r1 ** 2 - r * r2) / (r ** 2 + r1 ** 2) ** 1.5, np.hypot(r, r1)
+        rms = math.sqrt((kappa ** 2 * ds).sum() / ds.sum())     # the polar curve's RMS curvature by length
+        _, x = sample("manifold", n=1000, shape="wavy_ring", frequency=freq, amplitude=amp, noise=0.005)
+        assert curvature(x) == pytest.approx(rms, rel=rel), (freq, amp)
 
 
 def test_images_and_graphs_have_a_stated_embedding():
