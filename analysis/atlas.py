@@ -208,12 +208,13 @@ def summary(tables: dict[tuple[str, str, str], pd.DataFrame], title: str | None 
             ax.set_xscale("log", base=2)
         pad = (hi / lo) ** 0.04 if (t["scale"] == "log2").all() else None
         ax.set_xlim(*((lo / pad, hi * pad) if pad else (lo - 0.04 * (hi - lo), hi + 0.04 * (hi - lo))))
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.3g}"))
         ax.set_title(f"{key[0]}: {key[1]}" + (f" (pooled over {key[2]})" if key[2] else ""), fontsize=8, loc="left")
         ax.tick_params(axis="x", labelsize=7)
-    fig.text(0.01, 0.01, "dot: where the fitted share of runs judged learned crosses 1/2; bar: its 95% bootstrap "
+    fig.text(0.01, 0.01, "dot: where the fitted share of runs judged learned crosses 1/2 (falling, or rising "
+             "where the trait helps, as noise does); bar: its 95% bootstrap "
              "interval; axis: the tested range.\n>: above 1/2 over the whole range; <: below 1/2 already at its low end",
              fontsize=6.5)
     fig.suptitle(wrap(title or "Where success falls below one half, per trait axis and model kind", 100), fontsize=9)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.tight_layout(rect=(0, 0.05, 1, 1 - 0.45 / fig.get_figheight()))
     return fig, pd.DataFrame(rows)

@@ -86,6 +86,11 @@ FIGURES = {
                            dict(x="frequency", y="amplitude", metric="quality")),
     "wavy_outcomes": Figure(f"Wavy ring: how the runs ended, {MODEL_KINDS}", "wavy.yaml", "wavy_quick.yaml",
                             "outcomes", dict(x="frequency", y="amplitude")),
+    "noise_outcomes": Figure(f"Circle and wavy ring made thicker by noise: how the runs ended, {MODEL_KINDS}",
+                             "noise.yaml", "noise_quick.yaml", "outcomes", dict(x="noise", y="amplitude")),
+    "noise_quality": Figure(f"Circle and wavy ring made thicker by noise: quality (harmonic mean of on-support share "
+                            f"and coverage), {MODEL_KINDS}", "noise.yaml", "noise_quick.yaml", "heatmap",
+                            dict(x="noise", y="amplitude", metric="quality")),
     "triangles_precision": Figure("Triangles cut into k pieces, blurred: share of images on the manifold, "
                                   "conv GAN vs conv VAE", "triangles.yaml", "triangles_quick.yaml", "heatmap",
                                   dict(x="n_components", y="blur", metric="manifold_precision")),

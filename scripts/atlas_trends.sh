@@ -33,3 +33,8 @@ trend fig-wavy --trait frequency --outcome learned
 trend fig-wavy --trait frequency --outcome quality
 trend fig-wavy --trait amplitude --outcome quality
 trend fig-wavy --trait frequency --outcome coverage
+# Smoothness (fig-noise): noise thickness on the circle and the wavy ring (frequency 6, amplitude 0.4)
+trend fig-noise --trait noise --outcome quality
+trend fig-noise --trait noise --outcome learned
+trend fig-noise --trait noise --outcome quality --where amplitude=0
+trend fig-noise --trait noise --outcome coverage
