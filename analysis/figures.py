@@ -91,6 +91,9 @@ FIGURES = {
     "noise_quality": Figure(f"Circle and wavy ring made thicker by noise: quality (harmonic mean of on-support share "
                             f"and coverage), {MODEL_KINDS}", "noise.yaml", "noise_quick.yaml", "heatmap",
                             dict(x="noise", y="amplitude", metric="quality")),
+    "theory_precision": Figure("Two pieces of a line a gap D apart: precision of GANs with a bounded Lipschitz constant "
+                               "against the push-forward bound, and of the diffusion model", "theory.yaml",
+                               "theory_quick.yaml", "theory", dict(n_samples=2500)),
     "triangles_precision": Figure("Triangles cut into k pieces, blurred: share of images on the manifold, "
                                   "conv GAN vs conv VAE", "triangles.yaml", "triangles_quick.yaml", "heatmap",
                                   dict(x="n_components", y="blur", metric="manifold_precision")),
@@ -154,7 +157,8 @@ KINDS = {"heatmap": "plots.heatmap", "curve": "plots.curve", "onset": "plots.ons
          "paper_table": "classics.paper_table", "contours": "classics.critic_contours",
          "gap_curve": "classics.gap_curve", "component_table": "classics.component_table",
          "hopping": "classics.mode_hopping", "outcomes": "atlas.outcomes",
-         "mode_drops": "atlas.mode_drops"}             # module.function in analysis/, imported to draw
+         "mode_drops": "atlas.mode_drops",
+         "theory": "theory.precision_figure"}             # module.function in analysis/, imported to draw
 
 
 def drawer(kind: str):

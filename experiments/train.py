@@ -135,6 +135,9 @@ def conclude(record: dict, module, member: int, history: list[dict], dist, cfg: 
                           verdict=Thresholds(**tr["verdict"]))
         record["metrics"], record["skipped"] = dict(result), dict(getattr(result, "skipped", {}))
         record["metrics"].update(likelihoods(module, member, dist, real, seed))
+        if hasattr(module, "lipschitz"):                     # a GAN: its generator's constant
+            g = torch.Generator(device=module.device).manual_seed(seed + 5)
+            record["metrics"].update(module.lipschitz(member, g))
         if "log_likelihood" in record["metrics"] and "log_prob" not in dist.capabilities:
             record["skipped"]["likelihood_gap"] = dist.missing.get("log_prob", "no log_prob")
         if record["verdict"] is None and "triangle_factors" in dist.capabilities:

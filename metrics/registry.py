@@ -77,6 +77,10 @@ _ROWS = [
     ("support_coverage", "metrics.manifold.support_coverage", "support_points", "higher", "share", "support coverage", "share of evenly spread support points with a sample among their real neighbours"),
     ("quality", "metrics.evaluate.quality", "support_distance", "higher", "share", "quality",
      "harmonic mean of support_precision and coverage (triangles: manifold precision and recall): on the support and all of it"),
+    ("g_lipschitz_local", "models.lipschitz.local", "samples", "neither", "ratio", "G Lipschitz (local)",
+     "a GAN generator's largest Jacobian spectral norm at 1000 latent draws: a lower bound on its Lipschitz constant"),
+    ("g_lipschitz_bound", "models.lipschitz.certified", "samples", "neither", "ratio", "G Lipschitz (bound)",
+     "product of the generator's exact layer spectral norms (x g_lipschitz): an upper bound on its Lipschitz constant"),
     ("runtime_s", "experiments.train", "a run", "lower", "seconds", "runtime", "wall seconds of the trial (its share of a batched group's)"),
     # triangles (metrics.triangles.TriangleMatcher; evaluate renames its keys manifold_*)
     ("pixel_precision", S, "triangle_factors", "higher", "share", "pixel precision", "k-NN precision in pixel space (k = 3)"),

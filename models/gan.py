@@ -11,7 +11,7 @@ import copy
 
 import torch
 
-from . import objectives
+from . import lipschitz, objectives
 from .base import LabModule
 from .config import Key, inconsistent, resolve
 from .members import ALL, stack
@@ -49,6 +49,9 @@ KEYS = {
     "maxout_pieces": Key(None, "linear pieces per maxout unit; d_arch maxout only (default 5)", "int", low=2),
     "activation": Key("relu", "hidden activation of the MLPs", "choice", choices=tuple(ACTIVATIONS)),
     "spectral_norm": Key(False, "spectral normalisation of every critic layer", "bool"),
+    "g_lipschitz": Key(None, "bound the generator's Lipschitz constant by this: spectral normalisation of every "
+                       "generator layer, output scaled by it (arch mlp, g_norm none, a 1-Lipschitz activation; "
+                       "models.lipschitz); None = off", low=0, low_open=True),
     "pack": Key(1, "samples per critic input (PacGAN m)", "int", low=1),
     "d_steps": Key(1, "critic updates per generator update", "int", low=1),
     "lr_g": Key(1e-4, "generator Adam learning rate", low=0, low_open=True),
@@ -81,6 +84,13 @@ def check(config: dict) -> dict:
         cfg["maxout_pieces"] = 5 if cfg["maxout_pieces"] is None else cfg["maxout_pieces"]
     elif cfg["maxout_pieces"] is not None:
         raise inconsistent("gan", "maxout_pieces", given("maxout_pieces"), "it applies to d_arch 'maxout', not 'mlp'")
+    if cfg["g_lipschitz"] is not None:
+        bad = [f"{k}={cfg[k]!r}" for k, ok in (("arch", ("mlp",)), ("g_norm", ("none",)),
+                                                ("activation", lipschitz.ONE_LIPSCHITZ)) if cfg[k] not in ok]
+        if bad:
+            raise inconsistent("gan", "g_lipschitz", given("g_lipschitz"),
+                               f"it needs arch 'mlp', g_norm 'none' and activation in {lipschitz.ONE_LIPSCHITZ} "
+                               f"(got {', '.join(bad)})")
     if cfg["batch_size"] % cfg["pack"]:
         raise inconsistent("gan", "pack", given("pack"), f"batch_size={given('batch_size')} is not divisible by it")
     return cfg
@@ -126,7 +136,7 @@ class GAN(LabModule):
         self.objective = objectives.OBJECTIVES[cfg["loss"]]
         self.constants = {k: cfg[k] for k in self.objective.constants}
         members = self.build_members(lambda: nets(cfg, data_dim, self.event_shape))
-        self.generator = stack([m[0] for m in members])
+        self.generator = stack([m[0] for m in members], spectral_norm=cfg["g_lipschitz"] is not None)
         self.critic = stack([m[1] for m in members], spectral_norm=cfg["spectral_norm"],
                             fast=not self.objective.interpolates)      # penalties differentiate it twice
         self.g_head = members[0][2]                                    # parameter-free
@@ -161,6 +171,8 @@ class GAN(LabModule):
 
     def _generate(self, z: torch.Tensor, u: torch.Tensor | None, net=None, members=ALL) -> torch.Tensor:
         out = (self.generator if net is None else net)(z, members)
+        if self.config["g_lipschitz"] is not None:
+            out = out * self.config["g_lipschitz"]
         return out if self.g_head is None else self.g_head(out, u)
 
     def _edge_noise(self, n: int) -> torch.Tensor | None:
@@ -178,6 +190,25 @@ class GAN(LabModule):
         x = self._generate(z, u, net, slice(member, member + 1))[0]
         net.train(training)
         return x
+
+    @torch.no_grad()
+    def lipschitz(self, member: int, generator: torch.Generator | None = None, n: int = 1000) -> dict[str, float]:
+        """Member ``member``'s generator (the net ``sample`` uses) as a map of its latent: the largest
+        Jacobian norm at ``n`` latent draws (``g_lipschitz_local``) and, where the architecture allows
+        it, the certified bound (``g_lipschitz_bound``); models.lipschitz. Empty for conv / graph nets."""
+        cfg = self.config
+        if cfg["arch"] != "mlp":
+            return {}
+        net = self.generator_ema if self.generator_ema is not None else self.generator
+        training = net.training
+        net.eval()
+        z = self._latents(n, generator, k=1)[0]
+        out = {"g_lipschitz_local": lipschitz.local(
+            lambda zz: self._generate(zz[None], None, net, slice(member, member + 1))[0], z)}
+        if cfg["g_norm"] == "none" and cfg["activation"] in lipschitz.ONE_LIPSCHITZ:
+            out["g_lipschitz_bound"] = lipschitz.certified(net.member_weights(member), cfg["g_lipschitz"] or 1.0)
+        net.train(training)
+        return out
 
     def train_step(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         m, obj, K = self.config["pack"], self.objective, self.K

@@ -54,6 +54,10 @@ class BatchedMLP(nn.Module):
         self.K = len(nets)
         self.fast = FastMLP.of(self.layers) if fast else None
 
+    def member_weights(self, member: int) -> list[torch.Tensor]:
+        """Member ``member``'s weight matrices in forward order (models.lipschitz.certified)."""
+        return [layer.weight[member] for layer in self.layers if isinstance(layer, BatchedLinear)]
+
     def forward(self, x: torch.Tensor, members: slice = ALL, param_grads: bool = True) -> torch.Tensor:
         if members == ALL and self.fast is not None:
             return self.fast(x, param_grads=param_grads)
@@ -107,6 +111,15 @@ class VmapNet(nn.Module):
         v = getattr(self, self._names[name] + "__v")[members].clone()
         sigma = torch.bmm(u.unsqueeze(1), torch.bmm(mat, v.unsqueeze(2))).view(-1, *([1] * (w.dim() - 1)))
         return w / sigma
+
+    def member_weights(self, member: int) -> list[torch.Tensor]:
+        """Member ``member``'s weights of two or more dimensions in forward order, as applied (divided
+        by the spectral norm estimate where it is on; eval mode: no power step)."""
+        training = self.training
+        self.eval()
+        params, _ = self._weights(slice(member, member + 1))
+        self.train(training)
+        return [w[0].flatten(1) for n, w in params.items() if n.endswith("weight") and w.dim() >= 3]
 
     def forward(self, x: torch.Tensor, members: slice = ALL, param_grads: bool = True) -> torch.Tensor:
         base = self.base[0]

@@ -35,6 +35,7 @@ CASES = {
     "gan_qp": ({**G, "loss": "gan_qp"}, (2,), SHIFT),
     "pack_ema_uniform_relu": ({**G, "pack": 2, "ema_decay": 0.9, "prior": "uniform", "activation": "relu"}, (2,), ()),
     "spectral_norm": ({**G, "spectral_norm": True}, (2,), ()),
+    "lipschitz_generator": ({**G, "g_lipschitz": 2.0}, (2,), ()),
     "maxout_layer_norm": ({**G, "d_arch": "maxout", "d_norm": "layer"}, (2,), ()),
     "batch_norm_generator": ({**G, "g_norm": "batch"}, (2,), ("generator.params.3__bias", "generator.params.0__bias",
                                                           "generator.1__running_mean", "generator.4__running_mean")),

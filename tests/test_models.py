@@ -77,6 +77,9 @@ BAD = [
     ({"d_norm": "batch"}, r"key d_norm='batch' is not allowed; expected one of 'none', 'layer'"),
     ({"maxout_pieces": 3}, r"key maxout_pieces=3 is not allowed: it applies to d_arch 'maxout', not 'mlp'"),
     ({"spectral_norm": 1}, r"key spectral_norm=1 is not allowed; expected True or False"),
+    ({"g_lipschitz": 0}, r"key g_lipschitz=0 is not allowed; expected a number > 0"),
+    ({"g_lipschitz": 1.0, "g_norm": "batch"}, r"key g_lipschitz=1.0 is not allowed: it needs arch 'mlp', g_norm "
+     r"'none' and activation in .* \(got g_norm='batch'\)"),
     ({"model": "vae", "decoder_var": "fixed"}, r"vae config: key decoder_std=None is not allowed: decoder_var 'fixed' requires it"),
     ({"model": "vae", "decoder_std": 0.1}, r"key decoder_std=0.1 is not allowed: it applies to decoder_var 'fixed', not 'learned'"),
     ({"model": "vae", "beta": -1}, r"vae config: key beta=-1 is not allowed; expected a number >= 0"),
