@@ -38,3 +38,6 @@ trend fig-noise --trait noise --outcome quality
 trend fig-noise --trait noise --outcome learned
 trend fig-noise --trait noise --outcome quality --where amplitude=0
 trend fig-noise --trait noise --outcome coverage
+# Theory check (fig-theory): two pieces of a line a gap D apart, GANs with a bounded Lipschitz constant
+trend fig-theory --trait component_gap --outcome dropped_modes
+trend fig-theory --trait component_gap --outcome support_precision
