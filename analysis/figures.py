@@ -94,6 +94,8 @@ FIGURES = {
     "theory_precision": Figure("Two pieces of a line a gap D apart: precision of GANs with a bounded Lipschitz constant "
                                "against the push-forward bound, and of the diffusion model", "theory.yaml",
                                "theory_quick.yaml", "theory", dict(n_samples=2500)),
+    "batch_scaling": Figure("GAN on the ring of 16 Gaussians 8 stds apart: learning against batch size, learning "
+                            "rates tuned per batch size", "batch.yaml", "batch_quick.yaml", "batch", {}),
     "triangles_precision": Figure("Triangles cut into k pieces, blurred: share of images on the manifold, "
                                   "conv GAN vs conv VAE", "triangles.yaml", "triangles_quick.yaml", "heatmap",
                                   dict(x="n_components", y="blur", metric="manifold_precision")),
@@ -158,7 +160,7 @@ KINDS = {"heatmap": "plots.heatmap", "curve": "plots.curve", "onset": "plots.ons
          "gap_curve": "classics.gap_curve", "component_table": "classics.component_table",
          "hopping": "classics.mode_hopping", "outcomes": "atlas.outcomes",
          "mode_drops": "atlas.mode_drops",
-         "theory": "theory.precision_figure"}             # module.function in analysis/, imported to draw
+         "theory": "theory.precision_figure", "batch": "scaling.batch_figure"}             # module.function in analysis/, imported to draw
 
 
 def drawer(kind: str):
@@ -231,6 +233,7 @@ def budget(raw: dict) -> str:
              else f"learning rates tuned on a reference cell (study {raw['tuned_on']}), then fixed"
              if raw.get("tuned_on") else "learning rates fixed")
     batch = sorted({m.get("batch_size") for m in models.values() if m.get("batch_size")})
+    batch = raw.get("grid", {}).get("model.batch_size") or batch           # an axis: its values, not the base
     return (f"budget: {raw.get('train', {}).get('steps', '?')} steps"
             + (f" of batch {'/'.join(map(str, batch))}" if batch else "")
             + f", {n} seed{'s' if n != 1 else ''} a cell; nets {', '.join(nets)}; {tuned}")
