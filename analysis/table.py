@@ -90,9 +90,11 @@ def grid_axes(study: str, storage: str | None = None, root: Path | str = store.R
 
 
 def objective(study: str, storage: str | None = None, root: Path | str = store.ROOT,
-              exports: Path | str = EXPORTS) -> str | None:
-    """The metric a study's sweep optimised (its ``objective.metric``)."""
-    return (sweep_config(study, storage, root, exports).get("objective") or {}).get("metric")
+              exports: Path | str = EXPORTS, direction: bool = False):
+    """The metric a study's sweep optimised (its ``objective.metric``); with ``direction``, the pair
+    (metric, "maximize" | "minimize")."""
+    obj = sweep_config(study, storage, root, exports).get("objective") or {}
+    return (obj.get("metric"), obj.get("direction", "maximize")) if direction else obj.get("metric")
 
 
 def resolve(df: pd.DataFrame, name: str) -> str:
@@ -216,20 +218,25 @@ def aggregate(df: pd.DataFrame, x: str, y: str | None = None, metric: str | None
     return table
 
 
-def tuned(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+def tuned(df: pd.DataFrame, metric: str, direction: str = "maximize") -> pd.DataFrame:
     """Each model kind's winning hyper-parameter draw of a tuning study, by a failure-first rule:
-    the most runs judged ``learned`` (a diverged run counts as not learned), then the highest
-    mean ``metric`` over the complete runs. One row per model: draw, learned, runs, the metric's
-    mean, params (the searched values, as JSON), and the ranked draws' score for inspection."""
+    the most runs judged ``learned`` (a diverged run counts as not learned; families without
+    verdicts, such as graphs, tie here), then the best mean ``metric`` over the complete runs
+    (highest, or lowest with ``direction="minimize"``). One row per model: draw, learned, runs, the
+    metric's mean, params (the searched values, as JSON), and the ranked draws' score for inspection."""
+    if direction not in ("maximize", "minimize"):
+        raise ValueError(f"direction: {direction!r} is not allowed; expected maximize or minimize")
+    sign = 1.0 if direction == "maximize" else -1.0
     rows = []
     for model, cell in df.groupby("model", sort=True):
         ranked = []
         for d, g in cell.groupby("draw", sort=True):
             flags = counted_flags(g, "verdict.learned")
             vals = complete_values(g, metric) if metric in g else pd.Series(dtype=float)
-            ranked.append((int(flags.sum()), float(vals.mean()) if len(vals) else -math.inf, -int(d), g, len(flags)))
+            ranked.append((int(flags.sum()), sign * float(vals.mean()) if len(vals) else -math.inf, -int(d), g,
+                           len(flags)))
         learned, score, d, g, n = max(ranked, key=lambda r: r[:3])
-        rows.append({"model": model, "draw": -d, "learned": f"{learned}/{n}", metric: score,
+        rows.append({"model": model, "draw": -d, "learned": f"{learned}/{n}", metric: sign * score,
                      "params": draw_params(cell, g), "draws": len(ranked)})
     return pd.DataFrame(rows)
 

@@ -79,7 +79,8 @@ def main(argv: Sequence[str]) -> int:
     if args.summary and args.tuned:
         raise ValueError("--summary and --tuned are two views of a study; ask for one")
     if args.tuned:
-        df = tuned(df, objective(args.study, args.storage) or "quality")
+        metric, direction = objective(args.study, args.storage, direction=True)
+        df = tuned(df, metric or "quality", direction)
     if args.summary:
         df = summary(df, grid_axes(args.study, args.storage), objective(args.study, args.storage))
     if args.columns:

@@ -15,7 +15,7 @@ from analysis import figures
 from analysis.atlas import atlas_axes, outcome_table, outcomes, summary
 from analysis.table import tuned
 from analysis.trend import crossing, logistic_fit, trend
-from experiments.results import busy_time, exported, read_export
+from experiments.results import EXPORTS, busy_time, exported, read_export
 from learnlab.cli import main
 
 ATLAS = sorted({f.full for f in figures.FIGURES.values()
@@ -116,6 +116,13 @@ def test_tuned_prefers_learned_runs_then_quality():
     df = pd.concat([a, b, c], ignore_index=True).assign(**{"model.lr": [1e-3] * 3 + [2e-3] * 3 + [3e-3] * 3})
     row = tuned(df, "quality").iloc[0]
     assert row["draw"] == 2 and row["learned"] == "2/3" and json.loads(row["params"]) == {"model.lr": 3e-3}
+    low = tuned(df, "quality", "minimize").iloc[0]              # among the learned-twice draws, the lower
+    assert low["draw"] == 1 and low["quality"] == pytest.approx(0.5)
+    no_verdicts = df.drop(columns=["verdict.learned", "verdict.dropped_modes"])     # graphs: the metric decides
+    assert tuned(no_verdicts, "quality", "minimize").iloc[0]["draw"] == 1
+    assert tuned(no_verdicts, "quality").iloc[0]["draw"] == 0
+    with pytest.raises(ValueError, match="direction: 'down' is not allowed"):
+        tuned(df, "quality", "down")
 
 
 def test_trend_command_on_an_exported_study(capsys):
@@ -154,6 +161,9 @@ def test_atlas_study_is_exported_complete_and_adds_up(config):
     per_cell = df.groupby(["model", *axes]).size()
     assert len(per_cell) == len(raw["models"]) * math.prod(len(v) for v in raw["grid"].values())
     assert per_cell.min() >= 5 and raw["seeds"] >= 5
+    if raw["data"]["family"] == "graphs":        # no ground-truth verdicts for graphs: metrics only
+        assert "verdict.outcome" not in df and df[raw["objective"]["metric"]].notna().all()
+        return
     t = outcome_table(df, axes)
     sums = t.groupby(["model", *[a.split(".", 1)[1] for a in axes]]).agg(k=("k", "sum"), n=("n", "first"))
     failed = df[df["status"] == "failed"].groupby(["model", *axes]).size().reindex(per_cell.index, fill_value=0)
@@ -164,7 +174,9 @@ def test_atlas_study_is_exported_complete_and_adds_up(config):
 @pytest.mark.parametrize("config", ATLAS)
 def test_atlas_learning_rates_are_the_tuning_studys_winners(config):
     raw = yaml.safe_load((figures.CONFIGS / config).read_text())
-    won = tuned(read_export(raw["tuned_on"]), raw["objective"]["metric"]).set_index("model")
+    tuning = json.loads((Path(EXPORTS) / f"{raw['tuned_on']}.json").read_text())["sweep"]     # its own objective
+    won = tuned(read_export(raw["tuned_on"]), tuning["objective"]["metric"],
+                tuning["objective"].get("direction", "maximize")).set_index("model")
     for model, section in raw["models"].items():
         for key, value in json.loads(won.loc[model, "params"]).items():
             assert section[key.split(".", 1)[1]] == pytest.approx(value, rel=1e-3), (model, key)
