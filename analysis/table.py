@@ -241,6 +241,16 @@ def tuned(df: pd.DataFrame, metric: str, direction: str = "maximize") -> pd.Data
     return pd.DataFrame(rows)
 
 
+def tuned_runs(df: pd.DataFrame, keys: list[str], metric: str, direction: str = "maximize") -> pd.DataFrame:
+    """The runs of each cell's winning draw, for studies that tune per cell (a search in every grid
+    cell): per value of ``keys`` and model, the draw :func:`tuned` picks, its runs only."""
+    parts = []
+    for _, cell in df.groupby(keys, sort=True):
+        win = tuned(cell, metric, direction).set_index("model")["draw"]
+        parts.append(cell[cell["draw"] == cell["model"].map(win)])
+    return pd.concat(parts) if parts else df.iloc[:0]
+
+
 def onset_table(df: pd.DataFrame, x: str, y: str | None = None, facet: str | None = None,
                 flag: str = "dropped_modes") -> pd.DataFrame:
     """When a failure sets in, one row per (facet, y, x) cell, pooled over draws and seeds: k of

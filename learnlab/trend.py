@@ -8,6 +8,7 @@ each trait value (2000 times, fixed seed): the same table always gives the same 
     learnlab trend fig-ring --trait n_modes --outcome dropped_modes --where separation=8
     learnlab trend fig-arcs --trait n_components --outcome gap_mass --csv trends.csv
     learnlab trend fig-weights --per-mode --trait log2_mode_weight --outcome mode_dropped --where imbalance=64
+    learnlab trend fig-batch --tuned --trait batch_size --outcome quality   # each batch size's best draw
     learnlab trend --atlas                      # every atlas axis: figures/atlas_summary.{png,pdf,csv}
 
 --per-mode fits one row per complete mixture run and mode (analysis.atlas.mode_rows: the mode's
@@ -35,6 +36,8 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--by", default="model", help="fit one trend per value of this column (default: model)")
     p.add_argument("--per-mode", action="store_true", help="one row per run and mode (mixtures): traits "
                    "mode_weight, log2_mode_weight, outcome mode_dropped; a run's modes are resampled together")
+    p.add_argument("--tuned", action="store_true", help="keep only each grid cell's winning draw (studies that "
+                   "tune per cell, e.g. fig-batch: analysis.table.tuned by the study's objective)")
     p.add_argument("--storage", help="database URL (default: the embedded store, else results/)")
     p.add_argument("--csv", help="also write the table to this CSV file")
     args = p.parse_args(argv)
@@ -48,9 +51,13 @@ def main(argv: Sequence[str]) -> int:
     if args.csv:
         output_file(args.csv, "--csv")
     import pandas as pd
-    from analysis.table import resolve, study_table, where
+    from analysis.table import grid_axes, objective, resolve, study_table, tuned_runs, where
     from analysis.trend import trend
     df = where(study_table(args.study, args.storage), args.where)
+    if args.tuned:
+        metric, direction = objective(args.study, args.storage, direction=True)
+        df = tuned_runs(df, [resolve(df, a.split(".", 1)[1]) for a in grid_axes(args.study, args.storage)],
+                        metric or "quality", direction)
     if args.per_mode:
         from analysis.atlas import mode_rows
         df = mode_rows(df)

@@ -41,3 +41,7 @@ trend fig-noise --trait noise --outcome coverage
 # Theory check (fig-theory): two pieces of a line a gap D apart, GANs with a bounded Lipschitz constant
 trend fig-theory --trait component_gap --outcome dropped_modes
 trend fig-theory --trait component_gap --outcome support_precision
+# Batch size (fig-batch): the GAN on the ring of 16 modes 8 stds apart, each batch size's tuned draw only
+trend fig-batch --tuned --trait batch_size --outcome blur_mass
+trend fig-batch --tuned --trait batch_size --outcome quality
+trend fig-batch --tuned --trait batch_size --outcome learned

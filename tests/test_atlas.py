@@ -13,7 +13,7 @@ import yaml
 
 from analysis import figures
 from analysis.atlas import atlas_axes, outcome_table, outcomes, summary
-from analysis.table import tuned
+from analysis.table import tuned, tuned_runs
 from analysis.trend import crossing, logistic_fit, trend
 from experiments.results import EXPORTS, busy_time, exported, read_export
 from learnlab.cli import main
@@ -123,6 +123,17 @@ def test_tuned_prefers_learned_runs_then_quality():
     assert tuned(no_verdicts, "quality").iloc[0]["draw"] == 0
     with pytest.raises(ValueError, match="direction: 'down' is not allowed"):
         tuned(df, "quality", "down")
+
+
+def test_tuned_runs_keeps_each_cells_winning_draw():
+    """Two cells tuned separately: draw 0 wins in cell x = 1 (learns more), draw 1 in x = 2."""
+    a = runs([1] * 2, [False, False], metric=[0.5, 0.5], draw=0)
+    b = runs([1] * 2, [True, True], metric=[0.9, 0.9], draw=1)
+    c = runs([2] * 2, [True, False], metric=[0.4, 0.4], draw=0)
+    d = runs([2] * 2, [False, False], metric=[0.3, 0.3], draw=1)
+    df = pd.concat([a, b, c, d], ignore_index=True)
+    kept = tuned_runs(df, ["trait.x"], "quality")
+    assert sorted(zip(kept["trait.x"], kept["draw"])) == [(1, 0), (1, 0), (2, 1), (2, 1)]
 
 
 def test_trend_command_on_an_exported_study(capsys):

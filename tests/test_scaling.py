@@ -78,6 +78,15 @@ def test_committed_batch_study_is_complete():
     sizes = raw["grid"]["model.batch_size"]
     per = df.groupby(["model.batch_size", "draw"]).size()
     assert sorted(df["model.batch_size"].unique()) == sizes
-    assert len(per) == len(sizes) * raw["search"]["budget"] and (per >= raw["seeds"] >= 5).all()
+    assert len(per) == len(sizes) * raw["search"]["budget"] and (per >= raw["seeds"]).all() and raw["seeds"] >= 5
     t = scaling.batch_table(df)
     assert (t["n"] == raw["seeds"]).all() and np.isfinite(t["quality"]).all()
+
+
+def test_trend_of_the_tuned_draws_on_the_quick_study(tmp_path):
+    """`learnlab trend --tuned` fits only each batch size's winning draw: half the quick study's runs."""
+    from learnlab.cli import main
+    out = tmp_path / "t.csv"
+    assert main(["trend", "fig-batch-quick", "--tuned", "--trait", "batch_size", "--outcome", "quality",
+                 "--csv", str(out)]) == 0
+    assert pd.read_csv(out)["n"].tolist() == [len(read_export("fig-batch-quick")) // 2]
