@@ -96,6 +96,8 @@ FIGURES = {
                                "theory_quick.yaml", "theory", dict(n_samples=2500)),
     "batch_scaling": Figure("GAN on the ring of 16 Gaussians 8 stds apart: learning against batch size, learning "
                             "rates tuned per batch size", "batch.yaml", "batch_quick.yaml", "batch", {}),
+    "batch_scaling_8": Figure("GAN on the ring of 8 Gaussians 8 stds apart: learning against batch size, learning "
+                              "rates tuned per batch size", "batch_8.yaml", "batch_quick.yaml", "batch", {}),
     "triangles_precision": Figure("Triangles cut into k pieces, blurred: share of images on the manifold, "
                                   "conv GAN vs conv VAE", "triangles.yaml", "triangles_quick.yaml", "heatmap",
                                   dict(x="n_components", y="blur", metric="manifold_precision")),
