@@ -112,6 +112,12 @@ def _strata(x: np.ndarray, cluster: np.ndarray | None) -> list[np.ndarray]:
     return [np.stack(v) for _, v in sorted(strata.items())]
 
 
+def _zero_one(col: pd.Series) -> bool:
+    """Whether a verdict column holds flags (booleans or 0 / 1), not a number such as a step."""
+    vals = col.dropna()
+    return bool(vals.map(lambda v: isinstance(v, (bool, np.bool_)) or v in (0, 1)).all())
+
+
 def trend(df: pd.DataFrame, trait: str, outcome: str, by: str | None = "model",
           n_boot: int = N_BOOT, seed: int = BOOT_SEED, cluster: str | None = None) -> pd.DataFrame:
     """One row per ``by`` group (default: model kind): kind (logistic / least squares), scale
@@ -124,7 +130,7 @@ def trend(df: pd.DataFrame, trait: str, outcome: str, by: str | None = "model",
     a run's modes are not independent); clusters with the same trait values form a stratum."""
     col = resolve(df, trait)
     out = resolve(df, outcome)
-    is_flag = out.startswith("verdict.")
+    is_flag = out.startswith("verdict.") and _zero_one(df[out])     # verdict.learned_step is a number
     values = sorted(pd.to_numeric(df[col], errors="coerce").dropna().unique())
     if len(values) < 2:
         raise ValueError(f"--trait {trait!r} takes {len(values)} value(s) in these trials; a trend needs at least 2")

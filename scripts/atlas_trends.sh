@@ -45,3 +45,7 @@ trend fig-theory --trait component_gap --outcome support_precision
 trend fig-batch --tuned --trait batch_size --outcome blur_mass
 trend fig-batch --tuned --trait batch_size --outcome quality
 trend fig-batch --tuned --trait batch_size --outcome learned
+# Batch size on a learnable cell (fig-batch-8: the ring of 8 modes 8 stds apart), tuned draws only
+trend fig-batch-8 --tuned --trait batch_size --outcome learned_step
+trend fig-batch-8 --tuned --trait batch_size --outcome blur_mass
+trend fig-batch-8 --tuned --trait batch_size --outcome quality

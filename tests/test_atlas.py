@@ -125,6 +125,15 @@ def test_tuned_prefers_learned_runs_then_quality():
         tuned(df, "quality", "down")
 
 
+def test_a_numeric_verdict_entry_is_fitted_as_a_metric():
+    """verdict.learned_step is a step, not a flag: least squares, slope in steps per doubling."""
+    xs = np.repeat([32.0, 64.0, 128.0, 256.0], 3)
+    df = runs(xs, [False] * xs.size).assign(**{"verdict.learned_step": 2000 - 250 * np.log2(xs / 32)})
+    row = trend(df, "x", "learned_step", n_boot=200).iloc[0]
+    assert row["fit"] == "least squares" and row["slope"] == pytest.approx(-250)
+    assert trend(df, "x", "learned", n_boot=200).iloc[0]["fit"] == "logistic"
+
+
 def test_tuned_runs_keeps_each_cells_winning_draw():
     """Two cells tuned separately: draw 0 wins in cell x = 1 (learns more), draw 1 in x = 2."""
     a = runs([1] * 2, [False, False], metric=[0.5, 0.5], draw=0)
