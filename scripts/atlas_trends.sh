@@ -49,3 +49,6 @@ trend fig-batch --tuned --trait batch_size --outcome learned
 trend fig-batch-8 --tuned --trait batch_size --outcome learned_step
 trend fig-batch-8 --tuned --trait batch_size --outcome blur_mass
 trend fig-batch-8 --tuned --trait batch_size --outcome quality
+# Graphs (fig-graphs): Erdos-Renyi, connectivity c x n_nodes; metrics only (no verdicts for graphs)
+trend fig-graphs --trait n_nodes --outcome mmd2_spectrum_rbf_0.1
+trend fig-graphs --trait n_nodes --outcome mmd2_degree_rbf_0.1
