@@ -164,8 +164,8 @@ KINDS = {"heatmap": "plots.heatmap", "curve": "plots.curve", "onset": "plots.ons
          "paper_table": "classics.paper_table", "contours": "classics.critic_contours",
          "gap_curve": "classics.gap_curve", "component_table": "classics.component_table",
          "hopping": "classics.mode_hopping", "outcomes": "atlas.outcomes",
-         "mode_drops": "atlas.mode_drops",
-         "theory": "theory.precision_figure", "batch": "scaling.batch_figure"}             # module.function in analysis/, imported to draw
+         "mode_drops": "atlas.mode_drops", "theory": "theory.precision_figure",
+         "batch": "scaling.batch_figure"}             # module.function in analysis/, imported to draw
 
 
 def drawer(kind: str):
