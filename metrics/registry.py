@@ -111,6 +111,13 @@ _ROWS = [
     ("unique_real", G, "graph_structure", "neither", "share", "unique (real)", "share of distinct real graphs"),
     ("novel", G, "graph_structure", "neither", "share", "novel", "share of generated graphs not among the real ones"),
     ("n_<set>", G, "graph_structure", "neither", "count", "graphs", "graphs compared"),
+    ("mode_share_<k>", G, "graph_structure", "neither", "share", "share with k communities", "share of graphs whose eigengap names k communities (mixed block models)"),
+    ("mode_tv", G, "graph_structure", "lower", "share", "community-count TV", "total variation between the fake and real shares of community counts (mixed block models)"),
+    ("mode_coverage", G, "graph_structure", "higher", "share", "community modes held", "share of community counts whose fake share is at least half the real one (mixed block models)"),
+    ("dirichlet_energy_<set>", G, "graph_structure", "neither", "energy", "Dirichlet energy", "mean x^T L x of the node signal over graphs (fake / real / true)"),
+    ("dirichlet_energy_rel_error", G, "graph_structure", "neither", "ratio", "Dirichlet energy error", "fake over real Dirichlet energy, minus 1 (0: the signal is as smooth as the data's)"),
+    ("signal_variance_<set>", G, "graph_structure", "neither", "variance", "signal variance", "mean squared node signal"),
+    ("rayleigh_<set>", G, "graph_structure", "neither", "ratio", "Rayleigh quotient", "mean x^T L x / x^T x of the node signal: roughness relative to size"),
 ]
 METRICS: dict[str, Metric] = {r[0]: Metric(*r) for r in _ROWS}
 

@@ -80,6 +80,16 @@ def test_graphs_have_no_quality():
     assert "quality" not in ev and "ground-truth precision" in ev.skipped["quality"]
 
 
+@pytest.mark.parametrize("knobs", [dict(model="sbm", mixed=True, communities=3), dict(signal="gmrf", epsilon=0.1)])
+def test_every_graph_metric_is_declared(knobs):
+    """Mixed block models add community-count modes, signals add smoothness: evaluate declares
+    them all (an undeclared name is a ValueError that stops a sweep before its first trial)."""
+    dist = distributions.make("graphs", n_nodes=10, **knobs)
+    ev = evaluate(dist, dist.sample(200, generator=torch.Generator().manual_seed(3)), c2st=False)
+    assert ("mode_coverage" in ev) == ("mixed" in knobs) and ("dirichlet_energy_rel_error" in ev) == ("signal" in knobs)
+    assert ev.get("mode_coverage", 1.0) == 1.0 and abs(ev.get("dirichlet_energy_rel_error", 0.0)) < 0.2
+
+
 def test_noiseless_manifold_has_no_log_prob():
     dist = distributions.make("manifold", shape="line", noise=0.0)
     ev = evaluate(dist, dist.sample(500, generator=gen(4)), c2st=False)
