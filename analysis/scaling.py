@@ -26,7 +26,7 @@ import pandas as pd  # noqa: E402
 
 from .classics import histories  # noqa: E402
 from .stats import bootstrap, wilson  # noqa: E402
-from .table import complete_values, counted_flags, resolve, tuned  # noqa: E402
+from .table import complete_values, counted_flags, draw_params, resolve, tuned_runs  # noqa: E402
 
 COST = {"steps": "steps to learn", "samples": "samples to learn (steps x batch)",
         "cpu_s": "CPU seconds to learn, per run"}
@@ -51,18 +51,18 @@ def learning_costs(df: pd.DataFrame, batch: str) -> pd.DataFrame:
 def batch_table(df: pd.DataFrame, metric: str = "quality") -> pd.DataFrame:
     """Per batch size, its tuned draw's numbers (module docstring); one row per batch size."""
     batch = resolve(df, "batch_size")
-    costs = learning_costs(df, batch)
+    costs, best = learning_costs(df, batch), tuned_runs(df, [batch], metric)
     rows = []
     for size, cell in df.groupby(batch, sort=True):
-        win = tuned(cell, metric).iloc[0]
-        drawn = cell[cell["draw"] == win["draw"]]
+        drawn = best[best[batch] == size]
+        win = int(drawn["draw"].iloc[0])
         flags = counted_flags(drawn, "verdict.learned")
         share, lo, hi = wilson(int(flags.sum()), len(flags))
         q = bootstrap(complete_values(drawn, metric).to_numpy())
-        row = {"batch_size": int(size), "draw": int(win["draw"]), **json.loads(win["params"] or "{}"),
+        row = {"batch_size": int(size), "draw": win, **json.loads(draw_params(cell, drawn) or "{}"),
                "learned": int(flags.sum()), "n": len(flags), "learned_share": share, "learned_lo": lo,
                "learned_hi": hi, metric: q[0], f"{metric}_lo": q[1], f"{metric}_hi": q[2]}
-        mine = costs[(costs["batch_size"] == size) & (costs["draw"] == win["draw"])]
+        mine = costs[(costs["batch_size"] == size) & (costs["draw"] == win)]
         for cost in COST:
             row[cost], row[f"{cost}_lo"], row[f"{cost}_hi"] = bootstrap(mine[cost].to_numpy(), "median")
         rows.append(row)
