@@ -124,6 +124,27 @@ FIGURES = {
     "graphs_spectral_mmd": Figure("Erdos-Renyi graphs: spectral MMD^2 (RBF, sigma 0.1), graph GAN vs graph VAE",
                                   "graphs.yaml", "graphs_quick.yaml", "heatmap",
                                   dict(x="connectivity", y="n_nodes", metric="mmd2_spectrum_rbf_0.1")),
+    "graphs_sbm_modes": Figure("Mixed block models, random node order: total variation of the community-count "
+                               "shares (eigengap), graph GAN vs graph VAE", "graphs_sbm.yaml", "graphs_sbm_quick.yaml",
+                               "heatmap", dict(x="p_out", y="communities", metric="mode_tv")),
+    "graphs_sbm_spectral_mmd": Figure("Mixed block models, random node order: spectral MMD^2 (RBF, sigma 0.1), "
+                                      "graph GAN vs graph VAE", "graphs_sbm.yaml", "graphs_sbm_quick.yaml", "heatmap",
+                                      dict(x="p_out", y="communities", metric="mmd2_spectrum_rbf_0.1")),
+    "graphs_sbm_natural_modes": Figure("Mixed block models, blocks in node order: total variation of the "
+                                       "community-count shares (eigengap), graph GAN vs graph VAE",
+                                       "graphs_sbm_natural.yaml", "graphs_sbm_quick.yaml", "heatmap",
+                                       dict(x="p_out", y="communities", metric="mode_tv")),
+    "graphs_sbm_natural_spectral_mmd": Figure("Mixed block models, blocks in node order: spectral MMD^2 (RBF, "
+                                              "sigma 0.1), graph GAN vs graph VAE", "graphs_sbm_natural.yaml",
+                                              "graphs_sbm_quick.yaml", "heatmap",
+                                              dict(x="p_out", y="communities", metric="mmd2_spectrum_rbf_0.1")),
+    "graphs_signal_energy": Figure("Erdos-Renyi graphs with a smooth node signal: relative error of the Dirichlet energy "
+                                   "x^T L x (< 0 too smooth, > 0 too rough), graph GAN vs graph VAE",
+                                   "graphs_signal.yaml", "graphs_signal_quick.yaml", "heatmap",
+                                   dict(x="epsilon", y="n_nodes", metric="dirichlet_energy_rel_error")),
+    "graphs_signal_degree_mmd": Figure("Erdos-Renyi graphs with a smooth node signal: degree MMD^2 (RBF, sigma 0.1), "
+                                       "graph GAN vs graph VAE", "graphs_signal.yaml", "graphs_signal_quick.yaml",
+                                       "heatmap", dict(x="epsilon", y="n_nodes", metric="mmd2_degree_rbf_0.1")),
 }
 # The classic synthetic benchmarks (REFERENCES.md section 1; analysis/classics.py): the published
 # setups in experiments/configs/figures/classic_*.yaml, shown in each paper's table layout.

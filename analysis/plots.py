@@ -79,9 +79,13 @@ def cell_text(row, agg: str) -> str:
 
 def num(v: float) -> str:
     """A cell value, one format for every cell: three significant digits kept ('0.500', '12.0',
-    '1.00'), whole numbers from 100 on ('2500'), scientific beyond 1e6."""
+    '1.00'), whole numbers from 100 on ('2500'), scientific beyond 1e6, and two significant
+    digits, short, below 1e-3 ('2.7e-4', '-8.9e-5': a cell has room for about 8 characters)."""
     if not np.isfinite(v) or abs(v) >= 1e6:
         return f"{v:.3g}"
+    if 0 < abs(v) < 1e-3:
+        mantissa, exponent = f"{v:.1e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
     return f"{v:.0f}" if abs(v) >= 100 else f"{v:#.3g}".rstrip(".")        # 99.96 -> '100', not '100.'
 
 
@@ -101,9 +105,10 @@ def wrap(text: str, width: int) -> str:
 
 
 def draw_heatmap(table: pd.DataFrame, x: str, y: str | None, facet: str | None, colour: str, agg: str,
-                 vmin=None, vmax=None, title: str = ""):
+                 vmin=None, vmax=None, title: str = "", signed: bool = False):
     """Panels of cells (one per facet value) on one shared colour scale, each cell annotated with
-    ``table["label"]``; returns the figure."""
+    ``table["label"]``; returns the figure. ``signed``: the value is a signed deviation (0 is
+    right): where it takes both signs, a diverging scale centred on 0."""
     table = table.copy()
     y = y or "_row"
     if y not in table:
@@ -111,12 +116,16 @@ def draw_heatmap(table: pd.DataFrame, x: str, y: str | None, facet: str | None, 
     panels = list(dict.fromkeys(table[facet])) if facet else [None]
     xs, ys = sorted(table[x].unique()), sorted(table[y].unique())
     finite = table["value"][np.isfinite(table["value"])]
+    signed = signed and len(finite) and finite.min() < 0 < finite.max()
+    if signed:                                       # a signed error: diverging colours, 0 in the middle
+        vmax = float(finite.abs().max())
+        vmin = -vmax
     vmin = vmin if vmin is not None else (finite.min() if len(finite) else 0.0)
     vmax = vmax if vmax is not None else (finite.max() if len(finite) else 1.0)
     if vmin == vmax:                                 # every value equal: one colour, a scale around it
         half = 0.5 * abs(vmin) or 0.5
         vmin, vmax = vmin - half, vmax + half
-    w, h = max(3.2, 0.95 * len(xs) + 1.2), max(2.6, 0.8 * len(ys) + 1.6)
+    w, h = max(3.2, 1.1 * len(xs) + 1.2), max(2.6, 0.8 * len(ys) + 1.6)
     cols = len(panels) if len(panels) <= 3 else -(-len(panels) // 2)         # four panels: two rows of two
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(w * cols + 1.2, h * rows), squeeze=False)
@@ -129,14 +138,15 @@ def draw_heatmap(table: pd.DataFrame, x: str, y: str | None, facet: str | None, 
         grid = part.pivot(index=y, columns=x, values="value").reindex(index=ys, columns=xs)
         texts = part.pivot(index=y, columns=x, values="label").reindex(index=ys, columns=xs)
         last = i % cols == cols - 1 or i == len(panels) - 1          # a colour bar ends each row (one scale)
-        sns.heatmap(grid.astype(float), ax=ax, vmin=vmin, vmax=vmax, cmap="viridis", cbar=last,
-                    cbar_kws={"label": colour} if last else None, linewidths=0.5, linecolor="white")
+        sns.heatmap(grid.astype(float), ax=ax, vmin=vmin, vmax=vmax, cmap="RdBu_r" if signed else "viridis", cbar=last,
+                    cbar_kws={"label": wrap(colour, 32)} if last else None, linewidths=0.5, linecolor="white")
         mid = (vmin + vmax) / 2
         for i, yv in enumerate(ys):
             for j, xv in enumerate(xs):
                 text = texts.loc[yv, xv]
                 if isinstance(text, str):
-                    dark = grid.loc[yv, xv] < mid              # viridis is dark at the low end
+                    v = grid.loc[yv, xv]                   # viridis is dark at the low end, RdBu at both
+                    dark = abs(v) > 0.6 * vmax if signed else v < mid
                     ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=size,
                             color="white" if dark else "black")
         ax.invert_yaxis()                                # larger y upwards
@@ -181,8 +191,9 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str | None = None, *, face
     table["label"] = [cell_text(r, agg) for _, r in table.iterrows()]
     colour = axis_label(mc, agg)
     limits = (0.0, 1.0) if agg == "rate" or registry.is_share(label(mc)) else (None, None)
+    signed = agg != "rate" and registry.direction(label(mc)) == "neither"     # neither higher nor lower is better
     fig = draw_heatmap(table, label(xc), label(yc), fc and label(fc), colour, agg, *limits,
-                       title=title or colour)
+                       title=title or colour, signed=signed)
     return fig, table
 
 

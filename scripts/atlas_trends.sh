@@ -52,3 +52,9 @@ trend fig-batch-8 --tuned --trait batch_size --outcome quality
 # Graphs (fig-graphs): Erdos-Renyi, connectivity c x n_nodes; metrics only (no verdicts for graphs)
 trend fig-graphs --trait n_nodes --outcome mmd2_spectrum_rbf_0.1
 trend fig-graphs --trait n_nodes --outcome mmd2_degree_rbf_0.1
+# Graphs, block models (fig-graphs-sbm: random node order; fig-graphs-sbm-natural: blocks in node order)
+trend fig-graphs-sbm --trait p_out --outcome mode_tv
+trend fig-graphs-sbm --trait communities --outcome mode_tv
+trend fig-graphs-sbm-natural --trait p_out --outcome mode_tv
+# Graphs, smooth node signals (fig-graphs-signal): epsilon x n_nodes
+trend fig-graphs-signal --trait epsilon --outcome dirichlet_energy_rel_error

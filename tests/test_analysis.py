@@ -113,6 +113,20 @@ def test_heatmap_lower_is_better_picks_the_smallest_draw():
     check_cells(fig, tab, expected(df, "mmd2", "mean", lower=True))
 
 
+def test_a_signed_deviation_gets_a_diverging_scale_centred_on_zero():
+    df = table(3)
+    df["dirichlet_energy_rel_error"] = df["mmd2"] - 0.3     # a deviation: too low in some cells, too high in others
+    fig, tab = plots.heatmap(df, "n_modes", "separation", "dirichlet_energy_rel_error")
+    assert tab["value"].min() < 0 < tab["value"].max()
+    mesh = next(ax.collections[0] for ax in fig.axes if ax.get_title())
+    top = tab["value"].abs().max()
+    assert mesh.get_clim() == (pytest.approx(-top), pytest.approx(top)) and mesh.get_cmap().name == "RdBu_r"
+    df["mmd2"] = df["mmd2"] - 0.3                           # a score that dips below 0 (an unbiased MMD²): viridis
+    fig, tab = plots.heatmap(df, "n_modes", "separation", "mmd2")
+    mesh = next(ax.collections[0] for ax in fig.axes if ax.get_title())
+    assert mesh.get_cmap().name == "viridis" and mesh.get_clim() == (tab["value"].min(), tab["value"].max())
+
+
 def test_rate_counts_diverged_and_has_wilson_intervals():
     df = table(2)
     fig, tab = plots.heatmap(df, "n_modes", "separation", agg="rate")
@@ -230,8 +244,8 @@ def test_equal_values_one_seed_and_number_formats(tmp_path):
     colours = {tuple(c) for ax in fig.axes if ax.get_title() for c in ax.collections[0].get_facecolors()}
     assert len(colours) == 1
     assert set(tab["label"]) == {"0.250\nn=1"}                            # one seed: no interval, no list
-    assert [plots.num(v) for v in (0.5, 1.0, 12.0, 0.123456, 99.96, 2500.0)] == \
-        ["0.500", "1.00", "12.0", "0.123", "100", "2500"]
+    assert [plots.num(v) for v in (0.5, 1.0, 12.0, 0.123456, 99.96, 2500.0, 0.00271, -8.87e-05, 0.0)] == \
+        ["0.500", "1.00", "12.0", "0.123", "100", "2500", "0.00271", "-8.9e-5", "0.00"]
     assert plots.geometric([4, 8, 16]) and plots.geometric([1e-4, 1e-3, 1e-2])
     assert not plots.geometric([0.1, 0.2, 0.35, 0.5]) and not plots.geometric([2, 3, 4, 6, 8])
 
