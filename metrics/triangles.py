@@ -93,6 +93,12 @@ QUANTILE = 0.99     # of the real images' residuals (tau) and nearest-neighbour 
 LOOSE_SHIFT = 0.25  # pixels: tau_loose = tau + median RMS change of a real image moved this far
 
 
+# The triangle a recovery falls back to when refining an image's vertices fails (non-finite): an
+# equilateral one, centred, circumradius 0.6 of the half-width. Its render is a point of the
+# manifold (after clip), so the residual stays an upper bound on the distance to it.
+FALLBACK = 0.6 * torch.tensor([[math.cos(a), math.sin(a)] for a in (math.pi / 2, 7 * math.pi / 6, 11 * math.pi / 6)])
+
+
 def regressor(size: int) -> nn.Module:
     """CNN with coordinate channels: [n, 1, size, size] coverage -> vertices [n, 6]."""
     return nn.Sequential(
@@ -238,9 +244,11 @@ class TriangleMatcher:
         if self._state is None:
             self.fit()
         v = self._refine(x, torch.cat([self._init(p) for p in x.split(1024)]))
+        lost = ~torch.isfinite(v).flatten(1).all(1)          # images far outside [0, 1] blow the refinement up:
+        v[lost] = FALLBACK.to(v)                              # any triangle bounds their distance (far off)
         f = {k: t.float() for k, t in factors_from_vertices(v).items()}
         f["component"] = self.dist.component_of(f[self.dist.split_factor])[0]
-        rms = lambda y: (x - y).pow(2).mean((1, 2, 3)).sqrt()      # noqa: E731
+        rms = lambda y: (x.double() - y).pow(2).mean((1, 2, 3)).sqrt().float()    # noqa: E731  (no overflow)
         d = self.dist
         proj = d.render(d.clip(f))
         return f, rms(proj), rms(d.render(d.clip(f, gaps=True))), proj
