@@ -13,6 +13,7 @@ seed 0), Wilson score interval for verdict rates; all 95%.
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 
 from pathlib import Path
@@ -21,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
@@ -39,6 +41,8 @@ def axis_label(column: str, agg: str) -> str:
     unit = f", {unit}" if unit and unit not in ("share", "count") else ""        # a share says itself
     return f"{registry.label(name)} ({agg}{unit})"
 
+
+LOG_SPAN = 1000       # a positive heatmap whose largest cell is this many times its smallest: log colours
 NOTES = {
     "mean": "mean over complete seeds (diverged / failed left out: n=used/run), 95% bootstrap interval; "
             "with 3 seeds or fewer, the seeds' values in parentheses instead",
@@ -120,6 +124,8 @@ def draw_heatmap(table: pd.DataFrame, x: str, y: str | None, facet: str | None, 
     if signed:                                       # a signed error: diverging colours, 0 in the middle
         vmax = float(finite.abs().max())
         vmin = -vmax
+    logscale = (vmin is None and vmax is None and len(finite) and finite.min() > 0
+                and finite.max() >= LOG_SPAN * finite.min())       # positive over decades: one colour per decade
     vmin = vmin if vmin is not None else (finite.min() if len(finite) else 0.0)
     vmax = vmax if vmax is not None else (finite.max() if len(finite) else 1.0)
     if vmin == vmax:                                 # every value equal: one colour, a scale around it
@@ -138,9 +144,10 @@ def draw_heatmap(table: pd.DataFrame, x: str, y: str | None, facet: str | None, 
         grid = part.pivot(index=y, columns=x, values="value").reindex(index=ys, columns=xs)
         texts = part.pivot(index=y, columns=x, values="label").reindex(index=ys, columns=xs)
         last = i % cols == cols - 1 or i == len(panels) - 1          # a colour bar ends each row (one scale)
-        sns.heatmap(grid.astype(float), ax=ax, vmin=vmin, vmax=vmax, cmap="RdBu_r" if signed else "viridis", cbar=last,
+        scale = dict(norm=LogNorm(vmin, vmax)) if logscale else dict(vmin=vmin, vmax=vmax)
+        sns.heatmap(grid.astype(float), ax=ax, **scale, cmap="RdBu_r" if signed else "viridis", cbar=last,
                     cbar_kws={"label": wrap(colour, 32)} if last else None, linewidths=0.5, linecolor="white")
-        mid = (vmin + vmax) / 2
+        mid = math.sqrt(vmin * vmax) if logscale else (vmin + vmax) / 2
         for i, yv in enumerate(ys):
             for j, xv in enumerate(xs):
                 text = texts.loc[yv, xv]

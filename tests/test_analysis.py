@@ -127,6 +127,18 @@ def test_a_signed_deviation_gets_a_diverging_scale_centred_on_zero():
     assert mesh.get_cmap().name == "viridis" and mesh.get_clim() == (tab["value"].min(), tab["value"].max())
 
 
+def test_a_positive_metric_over_decades_gets_a_log_scale():
+    df = table(5)
+    df["mmd2"] = 10.0 ** (df["data.separation"] - 4) + 1e-3 * df["mmd2"]   # cells from about 0.01 to 10000
+    fig, tab = plots.heatmap(df, "n_modes", "separation", "mmd2")
+    mesh = next(ax.collections[0] for ax in fig.axes if ax.get_title())
+    assert type(mesh.norm).__name__ == "LogNorm"
+    assert (mesh.norm.vmin, mesh.norm.vmax) == (pytest.approx(tab["value"].min()), pytest.approx(tab["value"].max()))
+    df["mmd2"] = 1.0 + df["mmd2"] / 1e6                                     # a narrow range: linear
+    mesh = next(ax.collections[0] for ax in plots.heatmap(df, "n_modes", "separation", "mmd2")[0].axes if ax.get_title())
+    assert type(mesh.norm).__name__ == "Normalize"
+
+
 def test_rate_counts_diverged_and_has_wilson_intervals():
     df = table(2)
     fig, tab = plots.heatmap(df, "n_modes", "separation", agg="rate")
