@@ -168,18 +168,26 @@ def mode_drops(df: pd.DataFrame, hue: str = "n_modes", *, title: str | None = No
     return fig, table
 
 
-def atlas_axes() -> list[tuple[str, str, str]]:
-    """(study, trait, the other axes pooled) for every grid axis of every atlas study: the named
-    figures' full configs that fix learning rates from a tuning study (``tuned_on``), except graph
-    studies, which have no verdicts (so no share learned)."""
+def atlas_configs() -> dict[str, dict]:
+    """{study: its sweep config} of every atlas study: the named figures' full configs that fix
+    learning rates from a tuning study (``tuned_on``), except graph studies, which have no
+    verdicts (so no share learned)."""
     import yaml
     from .figures import CONFIGS, FIGURES
-    out = []
+    out = {}
     for config in sorted({f.full for f in FIGURES.values()}):
         raw = yaml.safe_load((CONFIGS / config).read_text())
         if "tuned_on" in raw and raw["data"]["family"] != "graphs":
-            axes = [a.split(".", 1)[1] for a in raw.get("grid") or {}]
-            out += [(raw["study"], a, ", ".join(b for b in axes if b != a)) for a in axes]
+            out[raw["study"]] = raw
+    return out
+
+
+def atlas_axes() -> list[tuple[str, str, str]]:
+    """(study, trait, the other axes pooled) for every grid axis of every atlas study."""
+    out = []
+    for raw in atlas_configs().values():
+        axes = [a.split(".", 1)[1] for a in raw.get("grid") or {}]
+        out += [(raw["study"], a, ", ".join(b for b in axes if b != a)) for a in axes]
     return out
 
 

@@ -98,19 +98,24 @@ FIGURES = {
                             "rates tuned per batch size", "batch.yaml", "batch_quick.yaml", "batch", {}),
     "batch_scaling_8": Figure("GAN on the ring of 8 Gaussians 8 stds apart: learning against batch size, learning "
                               "rates tuned per batch size", "batch_8.yaml", "batch_quick.yaml", "batch", {}),
-    "triangles_precision": Figure("Triangles cut into k pieces, blurred: share of images on the manifold, "
-                                  "conv GAN vs conv VAE", "triangles.yaml", "triangles_quick.yaml", "heatmap",
+    "triangles_outcomes": Figure(f"Triangles cut into k pieces, blurred: how the runs ended, {MODEL_KINDS}",
+                                 "triangles.yaml", "triangles_quick.yaml", "outcomes", dict(x="n_components", y="blur")),
+    "triangles_quality": Figure(f"Triangles cut into k pieces, blurred: quality (harmonic mean of on-manifold share "
+                                f"and recall), {MODEL_KINDS}", "triangles.yaml", "triangles_quick.yaml", "heatmap",
+                                dict(x="n_components", y="blur", metric="quality")),
+    "triangles_precision": Figure(f"Triangles cut into k pieces, blurred: share of images on the manifold, {MODEL_KINDS}",
+                                  "triangles.yaml", "triangles_quick.yaml", "heatmap",
                                   dict(x="n_components", y="blur", metric="manifold_precision")),
     "triangles_precision_loose": Figure("Triangles cut into k pieces, blurred: share of images near the manifold "
-                                        "(loose threshold), conv GAN vs conv VAE", "triangles.yaml",
+                                        f"(loose threshold), {MODEL_KINDS}", "triangles.yaml",
                                         "triangles_quick.yaml", "heatmap",
                                         dict(x="n_components", y="blur", metric="manifold_precision_loose")),
     "triangles_residual": Figure("Triangles cut into k pieces, blurred: median residual to the nearest true "
-                                 "triangle (RMS pixel), conv GAN vs conv VAE", "triangles.yaml",
+                                 f"triangle (RMS pixel), {MODEL_KINDS}", "triangles.yaml",
                                  "triangles_quick.yaml", "heatmap",
                                  dict(x="n_components", y="blur", metric="residual_median")),
-    "triangles_recall": Figure("Triangles cut into k pieces, blurred: recall of held-out real images, "
-                               "conv GAN vs conv VAE", "triangles.yaml", "triangles_quick.yaml", "heatmap",
+    "triangles_recall": Figure(f"Triangles cut into k pieces, blurred: recall of held-out real images, {MODEL_KINDS}",
+                               "triangles.yaml", "triangles_quick.yaml", "heatmap",
                                dict(x="n_components", y="blur", metric="manifold_recall")),
     "graphs_connected": Figure("Erdos-Renyi graphs: share of generated graphs connected, graph GAN vs graph VAE",
                                "graphs.yaml", "graphs_quick.yaml", "heatmap",

@@ -49,6 +49,11 @@ trend fig-batch --tuned --trait batch_size --outcome learned
 trend fig-batch-8 --tuned --trait batch_size --outcome learned_step
 trend fig-batch-8 --tuned --trait batch_size --outcome blur_mass
 trend fig-batch-8 --tuned --trait batch_size --outcome quality
+# Triangles (fig-triangles): n_components x blur, four kinds; residuals are threshold-free
+trend fig-triangles --trait blur --outcome residual_median
+trend fig-triangles --trait n_components --outcome residual_median --where blur=0
+trend fig-triangles --trait n_components --outcome residual_median --where blur=2
+trend fig-triangles --trait n_components --outcome quality --where blur=2
 # Graphs (fig-graphs): Erdos-Renyi, connectivity c x n_nodes; metrics only (no verdicts for graphs)
 trend fig-graphs --trait n_nodes --outcome mmd2_spectrum_rbf_0.1
 trend fig-graphs --trait n_nodes --outcome mmd2_degree_rbf_0.1

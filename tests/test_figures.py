@@ -28,8 +28,8 @@ def test_every_figure_config_validates_with_distinct_studies():
                 axes = {a.split(".")[1] for a in sweep.axes}
                 assert {fig.args["x"], fig.args["y"]} <= axes        # the plotted traits are true grid axes
                 kinds = {m["model"] for m in sweep.raw["models"].values()}
-                vector = not any(m.get("arch") in ("conv", "graph") for m in sweep.raw["models"].values())
-                assert kinds == ({"gan", "vae", "flow", "diffusion"} if vector else {"gan", "vae"})
+                graphs = sweep.raw["data"]["family"] == "graphs"      # no discrete flow or diffusion
+                assert kinds == ({"gan", "vae"} if graphs else {"gan", "vae", "flow", "diffusion"})
     with pytest.raises(ValueError, match="expected one of ring_modes"):
         figures.get("nope")
 
