@@ -201,6 +201,22 @@ def outline(path: str | Path) -> tuple[str, int, dict]:
     return study, build_sweep(raw, study, check=False, count_only=True), json.loads(json.dumps(raw, default=str))
 
 
+def _covering(name: str, seen, spec):
+    """The Optuna distribution recorded for a searched name: ``spec``'s, widened to cover ``seen``
+    (another model kind's range under the same name, e.g. model.lr of a VAE and of a flow), so
+    every kind's drawn values lie inside it."""
+    if seen is not None and isinstance(seen, CategoricalDistribution) != isinstance(spec, list):
+        raise ValueError(f"sweep: search.space: {name} is a list of values for one model kind and a range for "
+                         "another, which is not allowed; expected one kind of space per name")
+    if isinstance(spec, list):
+        return CategoricalDistribution(list(dict.fromkeys([*(seen.choices if seen else ()), *spec])))
+    low, high, log = spec["low"], spec["high"], bool(spec.get("log"))
+    if seen is not None:
+        low, high, log = min(low, seen.low), max(high, seen.high), log and seen.log
+    kind = IntDistribution if isinstance(low, int) and isinstance(high, int) else FloatDistribution
+    return kind(low, high, log=log)
+
+
 def build_sweep(raw: Mapping[str, Any], study: str, check: bool = True, count_only: bool = False) -> Sweep:
     """Lay out and validate every trial of a sweep config; raises one ValueError line. With
     ``check`` False the trials' run configs are left unresolved and unvalidated (only the layout:
@@ -296,10 +312,5 @@ def build_sweep(raw: Mapping[str, Any], study: str, check: bool = True, count_on
              **{name: CategoricalDistribution(values) for name, values in axes.items()}}
     for own in per_variant.values():
         for name, spec in own.items():
-            if isinstance(spec, list):
-                space[name] = CategoricalDistribution(spec)
-            elif isinstance(spec["low"], int) and isinstance(spec["high"], int):
-                space[name] = IntDistribution(spec["low"], spec["high"], log=bool(spec.get("log")))
-            else:
-                space[name] = FloatDistribution(spec["low"], spec["high"], log=bool(spec.get("log")))
+            space[name] = _covering(name, space.get(name), spec)
     return Sweep(study, metric, direction, axes, trials, json.loads(json.dumps(raw, default=str)), space, ensemble)

@@ -48,6 +48,25 @@ def test_ranges_named_models_and_search_draws():
     assert len({tuple(sorted(v)) for v in by_cell.values()}) == 1
 
 
+def test_a_name_searched_by_two_model_kinds_is_recorded_with_a_range_covering_both():
+    """Optuna keeps one distribution per parameter name: a VAE's and a flow's model.lr with
+    different ranges share it, so it must cover both (else a fixed draw of one kind lies outside
+    the other's range and Optuna warns for every trial)."""
+    raw = tiny(seeds=[0], search={"budget": 4, "seed": 0, "space": {
+        "vae": {"model.lr": {"low": 3e-4, "high": 1e-2, "log": True}},
+        "flow": {"model.lr": {"low": 1e-5, "high": 1e-3, "log": True}}}})
+    del raw["model"]
+    raw["models"] = {"vae": {"model": "vae", "enc_width": 8, "dec_width": 8}, "flow": {"model": "flow", "width": 8}}
+    sweep = build_sweep(raw, "s")
+    lr = sweep.space["model.lr"]
+    assert (lr.low, lr.high, lr.log) == (1e-5, 1e-2, True)
+    assert all(lr.low <= t.hparams["model.lr"] <= lr.high for t in sweep.trials)
+    assert min(t.hparams["model.lr"] for t in sweep.trials if t.variant == "flow") < 3e-4     # outside the VAE's
+    raw["search"]["space"]["flow"] = {"model.lr": [1e-4, 1e-3]}
+    with pytest.raises(ValueError, match="model.lr is a list of values for one model kind and a range for another"):
+        build_sweep(raw, "s")
+
+
 @pytest.mark.parametrize("changes,needle", [
     (dict(grid={"data.n_modes": [0, 2]}), "n_modes=0"),
     (dict(grid={"data.n_mode": [2]}), "unknown knob n_mode=2"),
