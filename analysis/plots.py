@@ -146,7 +146,7 @@ def draw_heatmap(table: pd.DataFrame, x: str, y: str | None, facet: str | None, 
         last = i % cols == cols - 1 or i == len(panels) - 1          # a colour bar ends each row (one scale)
         scale = dict(norm=LogNorm(vmin, vmax)) if logscale else dict(vmin=vmin, vmax=vmax)
         sns.heatmap(grid.astype(float), ax=ax, **scale, cmap="RdBu_r" if signed else "viridis", cbar=last,
-                    cbar_kws={"label": wrap(colour, 32)} if last else None, linewidths=0.5, linecolor="white")
+                    cbar_kws={"label": wrap(colour, max(16, int(8 * h)))} if last else None, linewidths=0.5, linecolor="white")
         mid = math.sqrt(vmin * vmax) if logscale else (vmin + vmax) / 2
         for i, yv in enumerate(ys):
             for j, xv in enumerate(xs):
