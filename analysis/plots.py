@@ -145,8 +145,9 @@ def draw_heatmap(table: pd.DataFrame, x: str, y: str | None, facet: str | None, 
         texts = part.pivot(index=y, columns=x, values="label").reindex(index=ys, columns=xs)
         last = i % cols == cols - 1 or i == len(panels) - 1          # a colour bar ends each row (one scale)
         scale = dict(norm=LogNorm(vmin, vmax)) if logscale else dict(vmin=vmin, vmax=vmax)
+        bar = {"label": wrap(colour, max(16, int(8 * h)))} if last else None      # wrapped to the panel's height
         sns.heatmap(grid.astype(float), ax=ax, **scale, cmap="RdBu_r" if signed else "viridis", cbar=last,
-                    cbar_kws={"label": wrap(colour, max(16, int(8 * h)))} if last else None, linewidths=0.5, linecolor="white")
+                    cbar_kws=bar, linewidths=0.5, linecolor="white")
         mid = math.sqrt(vmin * vmax) if logscale else (vmin + vmax) / 2
         for i, yv in enumerate(ys):
             for j, xv in enumerate(xs):
