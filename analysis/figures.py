@@ -137,11 +137,11 @@ FIGURES = {
                                       dict(x="p_out", y="communities", metric="mmd2_spectrum_rbf_0.1")),
     "graphs_sbm_natural_modes": Figure("Mixed block models, blocks in node order: total variation of the "
                                        "community-count shares (eigengap), graph GAN vs graph VAE",
-                                       "graphs_sbm_natural.yaml", "graphs_sbm_quick.yaml", "heatmap",
+                                       "graphs_sbm_natural.yaml", "graphs_sbm_natural_quick.yaml", "heatmap",
                                        dict(x="p_out", y="communities", metric="mode_tv")),
     "graphs_sbm_natural_spectral_mmd": Figure("Mixed block models, blocks in node order: spectral MMD^2 (RBF, "
                                               "sigma 0.1), graph GAN vs graph VAE", "graphs_sbm_natural.yaml",
-                                              "graphs_sbm_quick.yaml", "heatmap",
+                                              "graphs_sbm_natural_quick.yaml", "heatmap",
                                               dict(x="p_out", y="communities", metric="mmd2_spectrum_rbf_0.1")),
     "graphs_signal_energy": Figure("Erdos-Renyi graphs with a smooth node signal: relative error of the Dirichlet energy "
                                    "x^T L x (< 0 too smooth, > 0 too rough), graph GAN vs graph VAE",
