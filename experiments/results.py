@@ -100,12 +100,20 @@ def _row(t, a: dict) -> dict:
                runtime_s=a.get("runtime_s"), code_version=a.get("code_version"), log_dir=a.get("log_dir"))
     row.update(a.get("metrics") or {})
     row.update({f"trait.{k}": v for k, v in (a.get("traits") or {}).items()})
-    for k, v in (a.get("verdict") or {}).items():
-        if isinstance(v, dict):
-            row.update({f"verdict.{k}.{kk}": vv for kk, vv in v.items()})
-        elif not isinstance(v, list):
-            row[f"verdict.{k}"] = v
+    row.update(verdict_columns(a.get("verdict") or {}))
     return row
+
+
+def verdict_columns(verdict: dict) -> dict:
+    """A run's verdict (metrics.verdicts.summarize) as table columns: ``verdict.<name>``, nested
+    dicts as ``verdict.<name>.<key>``; lists (which components, hop steps) stay in the record."""
+    out = {}
+    for k, v in verdict.items():
+        if isinstance(v, dict):
+            out.update({f"verdict.{k}.{kk}": vv for kk, vv in v.items()})
+        elif not isinstance(v, list):
+            out[f"verdict.{k}"] = v
+    return out
 
 
 def _table(rows: list[dict]) -> pd.DataFrame:

@@ -4,7 +4,10 @@ key, knobs, hyper-parameters, seed, status, every metric, trait and verdict, cod
 STUDY.history.csv.gz (one row per evaluation), STUDY.json (sweep config, code versions, date)
 and STUDY.trials/ (config, samples and weights of each model's first complete run). The default
 folder is the project's results/, which is committed and from which `learnlab figures` redraws
-without training."""
+without training.
+
+`learnlab export --rejudge STUDY [STUDY...] [--out results]` judges exported studies again with
+the current verdict rules, from the evaluations they stored (experiments.rejudge), in place."""
 from __future__ import annotations
 
 import sys
@@ -18,7 +21,11 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("studies", nargs="+", metavar="STUDY")
     p.add_argument("--out", help="folder to write into (default: the project's results/)")
     p.add_argument("--storage", help="database URL (default: the embedded store in lightning_logs/)")
+    p.add_argument("--rejudge", action="store_true",
+                   help="judge the exported studies in --out again with the current verdict rules (no store needed)")
     args = p.parse_args(argv)
+    if args.rejudge:
+        return _rejudge(args)
     from experiments.results import EXPORTS, export, load_study
     from experiments.sweep_config import check_study
     from .cli import output_folder
@@ -29,6 +36,23 @@ def main(argv: Sequence[str]) -> int:
     for study in args.studies:
         paths = export(study, out, args.storage)
         print(f"{study}: wrote {', '.join(str(q) for q in paths)}")
+    return 0
+
+
+def _rejudge(args) -> int:
+    from experiments.rejudge import rejudge
+    from experiments.results import EXPORTS, exported
+    from experiments.sweep_config import check_study
+    from .cli import output_folder
+    out = output_folder(args.out, "--out") if args.out else EXPORTS
+    for study in args.studies:
+        check_study(study)
+        if not exported(study, out):
+            raise ValueError(f"study {study!r} is not exported in {out}: no {study}.csv.gz; allowed: an exported study")
+    for study in args.studies:
+        changes = rejudge(study, out)
+        said = ", ".join(f"{n} {c}" for c, n in sorted(changes.items())) or "no outcome changed"
+        print(f"{study}: judged again ({said})")
     return 0
 
 

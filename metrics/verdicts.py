@@ -22,7 +22,9 @@ it gets at least ``held`` x its true share of the on-support samples (0.5: 1/(2K
 modes). Per evaluation (:func:`judge`), with the thresholds of :class:`Thresholds`:
 
     diverged       non-finite share >= ``diverged``
-    dropped_modes  some component is not held (``dropped``: which)
+    dropped_modes  some component is not held (``dropped``: which) while another is: a run with
+                   nothing on the support has dropped no component in particular; it failed by
+                   blur, bridges or divergence (so a triangles run of one piece is never "dropped")
     misweighted    held components, wrong weights: the Jensen-Shannon divergence (nats) between the
                    held components' on-support shares and their true weights, both renormalised
                    over the held set, >= ``misweight_js`` (0.01: about a 2 : 1 imbalance of halves)
@@ -124,7 +126,7 @@ def judge(entry: dict, weights, th: Thresholds = Thresholds()) -> dict:
         held = (p >= th.held * w) & (p > 0)
         out["held"] = held.nonzero()[:, 0].tolist()
         out["dropped"] = (~held).nonzero()[:, 0].tolist()
-        out["dropped_modes"] = bool((~held).any())
+        out["dropped_modes"] = bool(held.any() and (~held).any())
         if held.any():
             out["held_js"] = _js(p[held] / p[held].sum(), w[held] / w[held].sum())
             out["misweighted"] = out["held_js"] >= th.misweight_js

@@ -46,6 +46,20 @@ def test_every_mode_blurred_by_three_std_is_blurred_not_dropped():
     assert where["blur_mass"] > 0.5 and where["gap_mass"] < 0.1
 
 
+def test_nothing_on_the_support_is_blur_not_dropped_modes():
+    """A model that collapsed to the ring's centre holds no mode: it dropped none in particular
+    (no component can be judged held or lost), so it reads blurred; one sample on a mode is enough
+    to hold it, and the other seven are then dropped."""
+    x = 0.01 * torch.randn(1000, 2, generator=_g())
+    where, v = _verdict(RING, x)
+    assert where["on_support"] == 0 and v["held"] == [] and v["dropped"] == list(range(8))
+    assert not v["dropped_modes"] and v["blurred"] and not v["learned"]
+    assert summarize([{"step": 100, **where, **v}], 8)["outcome"] == "blurred"
+    where, v = _verdict(RING, torch.cat([x, RING.modes.centres[2:3]]))
+    assert v["held"] == [2] and v["dropped_modes"] and v["blurred"]
+    assert summarize([{"step": 100, **where, **v}], 8)["outcome"] == "dropped_modes"
+
+
 def test_samples_on_the_gaps_of_a_line_are_bridged():
     line = distributions.make("manifold", shape="line", n_components=4, gap_fraction=0.5, noise=0.01)
     removed = Support([g.pieces[0] for g in line._gaps])
@@ -198,5 +212,8 @@ def test_triangles_are_judged_from_the_matchers_final_placement():
     v = final_verdict(bridged, tri, 400, Thresholds())
     assert v["bridged"] and v["outcome"] == "bridged"
     far = {"manifold_precision": 0.0, "manifold_precision_with_gaps": 0.0, "gap_mass": 0.0, "nonfinite_fraction": 0.0}
-    v = final_verdict(far, tri, 400, Thresholds())        # nothing on the manifold: every piece dropped, all blur
-    assert v["outcome"] == "dropped_modes" and v["blurred"] and v["dropped"] == [0, 1] and v["never_learned"]
+    v = final_verdict(far, tri, 400, Thresholds())        # nothing on the manifold: all blur, no piece held
+    assert v["outcome"] == "blurred" and not v["dropped_modes"] and v["dropped"] == [0, 1] and v["never_learned"]
+    one = distributions.make("triangles", image_size=16, n_components=1)
+    assert final_verdict(far, one, 400, Thresholds())["outcome"] == "blurred"     # one piece is never 'dropped'
+    assert final_verdict({**far, "manifold_precision": 0.95, "mass_0": 1.0}, one, 400, Thresholds())["outcome"] == "learned"
