@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.rejudge import rejudge
+from experiments.rejudge import JUDGED as JUDGED_KEYS, rejudge
 from experiments.results import EXPORTS
 from learnlab.cli import main
 
@@ -23,16 +23,19 @@ def _copy(study, tmp_path):
 
 @pytest.mark.parametrize("study", JUDGED)
 def test_committed_verdicts_follow_the_current_rules(study, tmp_path):
+    """The run verdicts (table) and each evaluation's flags (history) are what the current rules
+    give; else run `learnlab export --rejudge STUDY`."""
     _copy(study, tmp_path)
-    before = pd.read_csv(tmp_path / f"{study}.csv.gz", low_memory=False)
-    assert rejudge(study, tmp_path) == {}, f"run `learnlab export --rejudge {study}`"
-    after = pd.read_csv(tmp_path / f"{study}.csv.gz", low_memory=False)
-    for c in [c for c in before if c.startswith("verdict.")]:
-        a, b = before[c], after[c]
-        if pd.api.types.is_float_dtype(a):           # held_js: the same sum in another order
-            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15, equal_nan=True, err_msg=c)
-        else:
-            assert a.astype(str).equals(b.astype(str)), c
+    files = [f for f in (f"{study}.csv.gz", f"{study}.history.csv.gz") if (tmp_path / f).is_file()]
+    before = [pd.read_csv(tmp_path / f, low_memory=False) for f in files]
+    assert rejudge(study, tmp_path) == {}
+    for f, old in zip(files, before):
+        new = pd.read_csv(tmp_path / f, low_memory=False)
+        for c in [c for c in old if c.startswith("verdict.") or c in JUDGED_KEYS]:
+            if pd.api.types.is_float_dtype(old[c]):  # held_js: the same sum in another order
+                np.testing.assert_allclose(old[c], new[c], rtol=1e-12, atol=1e-15, equal_nan=True, err_msg=f"{f}: {c}")
+            else:
+                assert old[c].astype(str).equals(new[c].astype(str)), f"{f}: {c}"
 
 
 def test_a_verdict_that_disagrees_is_judged_again(tmp_path):
