@@ -45,33 +45,17 @@ def rejudge(study: str, folder: Path | str = EXPORTS) -> dict:
     hist_path = folder / f"{study}.history.csv.gz"
     evals = pd.read_csv(hist_path, low_memory=False) if hist_path.is_file() else pd.DataFrame(columns=["trial", "step"])
     judged = [c for c in evals.columns if c in JUDGED]
-    kinds: dict[str, tuple] = {}
+    judge_run = RunJudge()
     rows, changes = [], {}
     for i, row in table.iterrows():
         if "verdict.outcome" not in table or pd.isna(row.get("verdict.outcome")):
             continue                                   # never judged (no support distance, or failed)
-        cfg = configs[row["key"]]
-        th = Thresholds(**cfg["train"]["verdict"])
-        data = json.dumps(cfg["data"], sort_keys=True)
-        if data not in kinds:
-            kinds[data] = _kind(make_distribution(cfg))
-        w, dist = kinds[data]
-        mine = evals["trial"] == row["trial"]
-        history = []
-        for j, e in evals[mine].sort_values("step").iterrows():
-            entry = {k: _json(e[k]) for k in ("step", *PLACED) if k in e and not _missing(e[k])}
-            if "on_support" not in entry:
-                break                                  # evaluations without placements: not judged
-            flags = judge(entry, w, th)
-            history.append({**entry, **flags})
+        mine = evals[evals["trial"] == row["trial"]].sort_values("step")
+        entries = [{k: _json(v) for k, v in e.items() if not _missing(v)} for e in mine.to_dict("records")]
+        verdict, flags = judge_run(configs[row["key"]], entries, row.to_dict(), row.get("diverged_at"))
+        for j, f in zip(mine.index, flags):
             for c in judged:
-                evals.at[j, c] = json.dumps(flags[c]) if isinstance(flags[c], list) else flags[c]
-        diverged_at = None if pd.isna(row.get("diverged_at")) else int(row["diverged_at"])
-        if dist is not None and not history and diverged_at is None:
-            metrics = {k: v for k, v in row.items() if not _missing(v)}
-            verdict = final_verdict(metrics, dist, int(cfg["train"]["steps"]), th)
-        else:
-            verdict = summarize(history, len(w) if w is not None else None, th, diverged_at=diverged_at)
+                evals.at[j, c] = json.dumps(f[c]) if isinstance(f[c], list) else f[c]
         old = row["verdict.outcome"]
         rows.append((i, verdict_columns(verdict)))
         if verdict["outcome"] != old:
@@ -92,8 +76,36 @@ def rejudge(study: str, folder: Path | str = EXPORTS) -> dict:
     return changes
 
 
-def _kind(dist) -> tuple:
-    """(the true component weights or None, the distribution where its runs are judged by their
-    final metrics (triangles), else None)."""
-    comp = components(dist)
-    return (None if comp is None else comp[0].tolist()), (dist if "triangle_factors" in dist.capabilities else None)
+class RunJudge:
+    """One run's verdict by the current rules, from what it stored: ``(verdict, flags)`` of
+    ``judge(cfg, history, metrics, diverged_at)``, where ``history`` holds its evaluations in step
+    order (dicts with ``placement``'s keys), ``metrics`` its final metrics (a triangles run is judged
+    from them) and ``flags`` each judged evaluation's flags (``judge``'s keys). The distributions'
+    component weights are built once per data config."""
+
+    def __init__(self):
+        self._kinds: dict[str, tuple] = {}
+
+    def __call__(self, cfg: dict, history: list[dict], metrics: dict, diverged_at) -> tuple[dict, list[dict]]:
+        th = Thresholds(**cfg["train"]["verdict"])
+        data = json.dumps(cfg["data"], sort_keys=True)
+        if data not in self._kinds:
+            dist = make_distribution(cfg)
+            comp = components(dist)
+            self._kinds[data] = ((None if comp is None else comp[0].tolist()),
+                                 dist if "triangle_factors" in dist.capabilities else None)
+        weights, final = self._kinds[data]
+        judged, flags = [], []
+        for e in history:
+            if "on_support" not in e:
+                break                                  # evaluations without placements: not judged
+            placed = {k: e[k] for k in ("step", *PLACED) if k in e}
+            flags.append(judge(placed, weights, th))
+            judged.append({**placed, **flags[-1]})
+        diverged_at = None if diverged_at is None or _missing(diverged_at) else int(diverged_at)
+        if final is not None and not judged and diverged_at is None:
+            verdict = final_verdict({k: v for k, v in metrics.items() if not _missing(v)}, final,
+                                    int(cfg["train"]["steps"]), th)
+        else:
+            verdict = summarize(judged, None if weights is None else len(weights), th, diverged_at=diverged_at)
+        return verdict, flags

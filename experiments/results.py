@@ -68,9 +68,18 @@ def _done(opt: optuna.Study):
 
 
 def study_time(opt: optuna.Study) -> dict:
-    """How long a study's done trials took (``busy_time`` of their start-to-end intervals)."""
-    return busy_time([(t.datetime_start, t.datetime_complete) for t, _ in _done(opt)
-                      if t.datetime_start and t.datetime_complete])
+    """How long a study's done trials took (``busy_time`` of their start-to-end intervals), plus
+    the busy time of the exports its imported runs came from (experiments.resume)."""
+    here = busy_time([(t.datetime_start, t.datetime_complete) for t, _ in _done(opt)
+                      if t.datetime_start and t.datetime_complete and "imported" not in t.user_attrs])
+    times = [here] + [s.get("time") or {} for s in opt.user_attrs.get("imported", [])]
+    times = [t for t in times if t]
+    if len(times) < 2:
+        return times[0] if times else {}
+    first, last = min(t["first"] for t in times), max(t["last"] for t in times)
+    span = datetime.datetime.fromisoformat(last) - datetime.datetime.fromisoformat(first)
+    return {"busy_s": sum(t["busy_s"] for t in times), "span_s": round(span.total_seconds()),
+            "first": first, "last": last}
 
 
 def busy_time(spans: list) -> dict:

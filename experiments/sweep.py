@@ -24,6 +24,7 @@ from metrics import evaluate
 
 from . import optuna_api, store
 from .config import make_distribution
+from .resume import check_export, import_export
 from .sweep_config import Sweep, key_name, load_sweep
 from .train import run_group, signature
 
@@ -84,9 +85,16 @@ def open_study(sweep: Sweep, url: str | None, root: Path | str = store.ROOT, acc
 
 
 def prepare(sweep: Sweep, url: str | None, root: Path | str = store.ROOT, grace: float = GRACE,
-            accept_changes: bool = False, say=None) -> optuna.Study:
+            accept_changes: bool = False, say=None, from_export: Path | str | None = None) -> optuna.Study:
+    """Open the sweep's study and lay out its trials; with ``from_export`` (a folder of exports)
+    its exported runs enter the store first as done trials (experiments.resume)."""
     study = open_study(sweep, url, root, accept_changes)
     with store.layout_lock(study, root, say):
+        if from_export is not None:
+            counts = import_export(study, sweep, from_export, root, url)
+            (say or _say)(f"{sweep.study}: {counts['imported']} runs imported from {from_export}; run again: "
+                          f"{counts['changed']} whose config changed, {counts['failed']} failed; "
+                          f"{counts['held']} already in the store")
         store.ensure_layout(study, sweep, grace, url, root)
     return study
 
@@ -167,10 +175,12 @@ def _say(line: str) -> None:
 
 def run_sweep(config_path: str | Path, *, storage: str | None = None, workers: int = 1, study: str | None = None,
               root: Path | str = store.ROOT, grace: float = GRACE, progress: bool = True,
-              ensemble: int | None = None, accept_changes: bool = False) -> Sweep:
+              ensemble: int | None = None, accept_changes: bool = False,
+              from_export: Path | str | None = None) -> Sweep:
     """Validate, lay out and run a sweep; returns the Sweep (its study holds the results).
     ``ensemble`` overrides the config's ``ensemble`` (trials per batched ensemble);
-    ``accept_changes`` continues a stored study whose config differs (``open_study``)."""
+    ``accept_changes`` continues a stored study whose config differs (``open_study``);
+    ``from_export`` continues from the study's export in that folder (experiments.resume)."""
     most = {"workers": 4 * (os.cpu_count() or 1), "ensemble": 4096}
     for name, value in (("workers", workers), ("ensemble", ensemble)):
         if (value is not None or name == "workers") and (isinstance(value, bool) or not isinstance(value, int)
@@ -178,7 +188,10 @@ def run_sweep(config_path: str | Path, *, storage: str | None = None, workers: i
             raise ValueError(f"--{name}={value!r} is not allowed; expected an integer from 1 to {most[name]}")
     sweep = load_sweep(config_path, study)
     check_metric(sweep)
-    opt = prepare(sweep, storage, root, grace, accept_changes, say=_say)   # unreachable storage fails here
+    if from_export is not None:
+        check_export(sweep.study, from_export)
+    opt = prepare(sweep, storage, root, grace, accept_changes, say=_say,   # unreachable storage fails here
+                  from_export=from_export)
     total = len(sweep.trials)
     done, _ = store.progress(opt)
     # groups no larger than each local worker's share, so that no worker idles

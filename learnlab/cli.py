@@ -46,6 +46,18 @@ def run(main: Callable[[Sequence[str]], int | None], argv: Sequence[str], prog: 
         return 0
 
 
+def exports(value) -> Path | None:
+    """The folder of ``--from-export [DIR]``: None when not given, the project's results/ when
+    given without a folder; a folder that does not exist is refused before any work."""
+    if value is None:
+        return None
+    from experiments.results import EXPORTS
+    folder = EXPORTS if value is True else Path(value)
+    if not folder.is_dir():
+        raise ValueError(f"--from-export {value!r} is not a folder; expected a folder of exports (default: results/)")
+    return folder
+
+
 def output_folder(path: str, flag: str, *, file: bool = False) -> Path:
     """``path`` as a folder to write into (created if missing; with ``file``, as a file whose
     folder is created if missing), refused before any work when something is in the way."""

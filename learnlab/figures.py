@@ -42,11 +42,14 @@ def main(argv: Sequence[str]) -> int:
                         "figure agree)")
     p.add_argument("--accept-changes", action="store_true",
                    help="continue a stored study whose figure config has changed (e.g. new model kinds)")
+    p.add_argument("--from-export", nargs="?", const=True, metavar="DIR",
+                   help="with --rerun: first take the runs of the study's export in DIR (default: results/) "
+                        "whose config is unchanged, and train only the rest (a study continued on a fresh machine)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     from analysis import figures
     from experiments.results import EXPORTS
-    from .cli import output_folder
+    from .cli import exports, output_folder
     if args.list:
         from experiments.results import exported
         for name, fig in figures.FIGURES.items():
@@ -74,7 +77,8 @@ def main(argv: Sequence[str]) -> int:
         if args.rerun or (where is None and not args.no_run):         # an unfinished study resumes
             from experiments.sweep import run_sweep
             run_sweep(figures.get(name).config(args.quick), storage=args.storage, workers=args.workers,
-                      progress=not args.no_progress, accept_changes=args.accept_changes)
+                      progress=not args.no_progress, accept_changes=args.accept_changes,
+                      from_export=exports(args.from_export))
             where = "store"
         paths = figures.make(name, quick=args.quick, storage=args.storage, out=args.out,
                              table=None if where is None else where == "table")

@@ -2,7 +2,8 @@
 trial of a sweep (grid points x seeds x hyper-parameter draws). The whole config is validated
 first. The default store is embedded (lightning_logs/<study>/journal.log); with a shared
 --storage URL, workers on many machines run the same command. Rerunning continues where it
-stopped. --ensemble K trains up to K trials of one signature at once as the members of one batched module
+stopped; --from-export [DIR] continues from the study's export (default results/): its runs whose
+config is unchanged are not trained again (experiments/resume.py). --ensemble K trains up to K trials of one signature at once as the members of one batched module
 (same records as one at a time; see experiments/train.py)."""
 from __future__ import annotations
 
@@ -22,13 +23,18 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--study", help="study name (default: the config's study, or its file name)")
     p.add_argument("--accept-changes", action="store_true",
                    help="continue a stored study whose config differs (default: refuse, naming the first difference)")
+    p.add_argument("--from-export", nargs="?", const=True, metavar="DIR",
+                   help="first take the runs of the study's export in DIR (default: the project's results/) "
+                        "whose config is unchanged, and train only the rest")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     from experiments.results import load_study, results
     from experiments.sweep import run_sweep
     from experiments import store
+    from .cli import exports
     sweep = run_sweep(args.config, storage=args.storage, workers=args.workers, study=args.study,
-                      progress=not args.no_progress, ensemble=args.ensemble, accept_changes=args.accept_changes)
+                      progress=not args.no_progress, ensemble=args.ensemble, accept_changes=args.accept_changes,
+                      from_export=exports(args.from_export))
     df = results(sweep.study, args.storage)
     counts = df["status"].value_counts().to_dict() if len(df) else {}
     where = args.storage or f"lightning_logs/{sweep.study}/journal.log"
