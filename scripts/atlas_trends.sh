@@ -61,5 +61,6 @@ trend fig-graphs --trait n_nodes --outcome mmd2_degree_rbf_0.1
 trend fig-graphs-sbm --trait p_out --outcome mode_tv
 trend fig-graphs-sbm --trait communities --outcome mode_tv
 trend fig-graphs-sbm-natural --trait p_out --outcome mode_tv
+trend fig-graphs-sbm-natural --trait communities --outcome mode_tv
 # Graphs, smooth node signals (fig-graphs-signal): epsilon x n_nodes
 trend fig-graphs-signal --trait epsilon --outcome dirichlet_energy_rel_error
