@@ -9,7 +9,8 @@ to [m*C, H, W]; the gradient penalties and the training step see vectors as for 
 Shapes: the generator starts from a linear map to [2w, ceil(H/4), ceil(W/4)], upsamples twice
 (transposed 4x4 convolutions, stride 2) and crops to [H, W]; the critic downsamples twice
 (3x3 convolutions, stride 2, LeakyReLU 0.2, no batch norm, so every gradient penalty applies)
-and ends in a linear layer. ``w`` is the config key ``channels``.
+and ends in a linear layer. ``w`` is the config key ``channels``. The diffusion model's noise
+network (:class:`ConvDenoiser`) is a small two-level U-Net on the same flat convention.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import math
 
 import torch
 from torch import nn
-
+from torch.nn import functional as F
 
 
 def image_shape(event_shape, model: str, key: str = "arch") -> tuple[int, int, int]:
@@ -95,6 +96,40 @@ class BernoulliHead:
     @staticmethod
     def sample(logits: torch.Tensor, generator: torch.Generator | None = None, mean_only: bool = False) -> torch.Tensor:
         return torch.sigmoid(logits)
+
+
+class ConvDenoiser(nn.Module):
+    """[..., C*H*W + time_dim] (x_t flat, then the embedding of t, as the diffusion model's MLP
+    takes them) -> the predicted noise [..., C*H*W]. A two-level U-Net in the shape of Ho et al.'s,
+    small: 3 x 3 convolutions with SiLU at full resolution (w channels) and half resolution (2w,
+    a stride-2 convolution down, a 4 x 4 transposed convolution up, cropped to [H, W]), the time
+    embedding added to every channel at both levels (a linear map each), the full-resolution
+    features joined to the upsampled ones (one skip connection); no normalisation."""
+
+    def __init__(self, shape: tuple[int, int, int], time_dim: int, *, width: int):
+        super().__init__()
+        c = shape[0]
+        self.shape, self.time_dim = shape, time_dim
+        self.inp, self.t1 = nn.Conv2d(c, width, 3, padding=1), nn.Linear(time_dim, width)
+        self.mid1 = nn.Conv2d(width, width, 3, padding=1)
+        self.down, self.t2 = nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.Linear(time_dim, 2 * width)
+        self.mid2 = nn.Conv2d(2 * width, 2 * width, 3, padding=1)
+        self.up = nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1)
+        self.merge = nn.Conv2d(2 * width, width, 3, padding=1)
+        self.out = nn.Conv2d(width, c, 3, padding=1)
+
+    def forward(self, xt: torch.Tensor) -> torch.Tensor:
+        lead, (c, h, w) = xt.shape[:-1], self.shape
+        d = c * h * w
+        x, e = xt[..., :d].reshape(-1, c, h, w), xt[..., d:].reshape(-1, self.time_dim)
+        full = F.silu(self.mid1(F.silu(self.inp(x) + self.t1(e)[:, :, None, None])))
+        half = F.silu(self.mid2(F.silu(self.down(full) + self.t2(e)[:, :, None, None])))
+        up = F.silu(self.up(half))[..., :h, :w]
+        return self.out(F.silu(self.merge(torch.cat([up, full], 1)))).reshape(*lead, d)
+
+
+def diffusion_net(cfg: dict, event_shape) -> nn.Module:
+    return ConvDenoiser(image_shape(event_shape, "diffusion"), cfg["time_dim"], width=cfg["channels"])
 
 
 def gan_nets(cfg: dict, event_shape) -> tuple[nn.Module, nn.Module]:

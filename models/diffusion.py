@@ -1,10 +1,11 @@
-"""A denoising diffusion model (DDPM, Ho et al. 2020) for vector data, as a LightningModule with
-K members batched (models/base.py).
+"""A denoising diffusion model (DDPM, Ho et al. 2020) for vector data and images, as a
+LightningModule with K members batched (models/base.py).
 
 Forward process q(x_t | x_0) = N(sqrt(a_t) x_0, (1 - a_t) I), t = 1..T, a_t = prod_{s<=t} (1 - b_s):
 ``schedule`` linear (b from 1e-4 to 0.02 at T = 1000, both scaled by 1000 / T as Nichol &
 Dhariwal do, so a_T ~ 4e-5 for any T) or cosine (Nichol & Dhariwal 2021, s = 0.008); every b is
-clipped to 0.999. An MLP predicts the noise eps from [x_t, sinusoidal embedding of t]; the
+clipped to 0.999. An MLP (or for images, ``arch: conv``, a small U-Net: models.conv.ConvDenoiser)
+predicts the noise eps from [x_t, sinusoidal embedding of t]; the
 training loss is the simple epsilon MSE, E_{t, eps} |eps - eps_hat(x_t, t)|^2 / data_dim.
 
 Reverse process p(x_{t-1} | x_t) = N(mu(x_t, t), b_t I): the posterior mean given the predicted
@@ -39,9 +40,12 @@ KEYS = {
     "timesteps": Key(1000, "T: diffusion steps of training and of the likelihood bound", "int", low=2),
     "sample_steps": Key(None, "network calls per sample, on a strided grid of t (default min(100, timesteps))",
                         "int", low=1),
-    "width": Key(128, "hidden width of the noise network", "int", low=1),
-    "depth": Key(3, "hidden layers of the noise network", "int", low=0),
-    "activation": Key("silu", "hidden activation of the noise network", "choice", choices=tuple(ACTIVATIONS)),
+    "arch": Key("mlp", "noise network: an MLP on [x_t, embedding of t] (any data) or a small conv U-Net "
+                "(images [C, H, W]; models.conv.ConvDenoiser)", "choice", choices=("mlp", "conv")),
+    "channels": Key(None, "base channels of the conv U-Net; arch conv only (default 32)", "int", low=1),
+    "width": Key(128, "hidden width of the MLP noise network", "int", low=1),
+    "depth": Key(3, "hidden layers of the MLP noise network", "int", low=0),
+    "activation": Key("silu", "hidden activation of the MLP noise network", "choice", choices=tuple(ACTIVATIONS)),
     "time_dim": Key(32, "size of the sinusoidal embedding of t (even)", "int", low=2),
     "ema_decay": Key(0.995, "decay of an EMA of the network's weights used by sample() and elbo() (warmed up: "
                      "min(decay, (1 + step) / (10 + step))); 0 = off",
@@ -53,6 +57,10 @@ KEYS = {
 def check(config: dict) -> dict:
     """Validate a diffusion config; returns it with every default filled in."""
     cfg = resolve("diffusion", KEYS, config)
+    if cfg["arch"] == "conv":
+        cfg["channels"] = 32 if cfg["channels"] is None else cfg["channels"]
+    elif cfg["channels"] is not None:
+        raise inconsistent("diffusion", "channels", config["channels"], "it applies to arch 'conv', not 'mlp'")
     if cfg["time_dim"] % 2:
         raise inconsistent("diffusion", "time_dim", cfg["time_dim"], "expected an even integer (sin and cos pairs)")
     if cfg["sample_steps"] is None:
@@ -74,8 +82,11 @@ def schedule(kind: str, T: int) -> tuple[torch.Tensor, torch.Tensor]:
     return betas, torch.cumprod(1 - betas, 0)
 
 
-def nets(cfg: dict, data_dim: int) -> torch.nn.Sequential:
-    """One member's noise network: [x_t, embed(t)] -> predicted eps."""
+def nets(cfg: dict, data_dim: int, event_shape: tuple[int, ...] | None = None) -> torch.nn.Module:
+    """One member's noise network: [x_t, embed(t)] -> predicted eps (flat in, flat out)."""
+    if cfg["arch"] == "conv":
+        from .conv import diffusion_net
+        return diffusion_net(cfg, event_shape)
     return mlp(data_dim + cfg["time_dim"], data_dim, width=cfg["width"], depth=cfg["depth"],
                activation=cfg["activation"])
 
@@ -95,7 +106,7 @@ class Diffusion(LabModule):
         cfg = check(config)
         super().__init__(cfg, data_dim, event_shape, seeds, nan_at)
         self.T = cfg["timesteps"]
-        self.net = stack(self.build_members(lambda: nets(cfg, data_dim)))
+        self.net = stack(self.build_members(lambda: nets(cfg, data_dim, event_shape)))
         self._params = list(self.net.parameters())
         self.net_ema = copy.deepcopy(self.net).requires_grad_(False) if cfg["ema_decay"] > 0 else None
         betas, ab = schedule(cfg["schedule"], self.T)

@@ -53,6 +53,8 @@ CASES = {
     "graph_vae_signal_shared": ({**V, "arch": "graph", "decoder_var": "shared"}, SIGNAL, ()),
     "diffusion_ema": ({**D}, (2,), ()),
     "diffusion_cosine_silu": ({**D, "schedule": "cosine", "activation": "silu", "ema_decay": 0.0}, (2,), ()),
+    "conv_diffusion": ({**D, "arch": "conv", "channels": 4}, IMG, ()),
+    "conv_diffusion_odd_size": ({**D, "arch": "conv", "channels": 3, "ema_decay": 0.0}, (2, 7, 5), ()),
     "flow": ({**FL, "activation": "relu"}, (2,), ()),
     "flow_odd_dim_tanh": ({**FL, "layers": 3}, (3,), ()),
 }
