@@ -40,6 +40,9 @@ KEYS = {
     "timesteps": Key(1000, "T: diffusion steps of training and of the likelihood bound", "int", low=2),
     "sample_steps": Key(None, "network calls per sample, on a strided grid of t (default min(100, timesteps))",
                         "int", low=1),
+    "elbo_steps": Key(None, "steps t the likelihood bound evaluates per sample: one drawn in each of elbo_steps "
+                      "equal strata of 1..T (an unbiased, noisier estimate of the sum; for costly nets); "
+                      "default timesteps (every t)", "int", low=1),
     "arch": Key("mlp", "noise network: an MLP on [x_t, embedding of t] (any data) or a small conv U-Net "
                 "(images [C, H, W]; models.conv.ConvDenoiser)", "choice", choices=("mlp", "conv")),
     "channels": Key(None, "base channels of the conv U-Net; arch conv only (default 32)", "int", low=1),
@@ -63,6 +66,11 @@ def check(config: dict) -> dict:
         raise inconsistent("diffusion", "channels", config["channels"], "it applies to arch 'conv', not 'mlp'")
     if cfg["time_dim"] % 2:
         raise inconsistent("diffusion", "time_dim", cfg["time_dim"], "expected an even integer (sin and cos pairs)")
+    if cfg["elbo_steps"] is None:
+        cfg["elbo_steps"] = cfg["timesteps"]
+    elif cfg["timesteps"] % cfg["elbo_steps"]:
+        raise inconsistent("diffusion", "elbo_steps", cfg["elbo_steps"],
+                           f"expected a divisor of timesteps={cfg['timesteps']} (equal strata of t)")
     if cfg["sample_steps"] is None:
         cfg["sample_steps"] = min(100, cfg["timesteps"])
     elif cfg["sample_steps"] > cfg["timesteps"]:
@@ -158,28 +166,36 @@ class Diffusion(LabModule):
         return x[0]
 
     def elbo(self, x: torch.Tensor, generator: torch.Generator | None = None, member: int = 0,
-             max_rows: int = 2 ** 18) -> torch.Tensor:
+             max_elements: int = 2 ** 19) -> torch.Tensor:
         """Member ``member``'s variational lower bound [n] on log p(x) in nats for x [n, data_dim]:
         -(L_T + sum_{t=2..T} L_{t-1} + L_0) of Ho et al. (eq. 5) at the training T, reverse variances
         b_t, and a continuous Gaussian decoder p(x_0 | x_1) = N(mu(x_1, 1), b_1 I) for L_0 (no
         discretisation). L_T and the variance parts of the KLs are exact; the mean parts are summed
-        over all T steps, each a one-draw estimate (one eps per sample and step)."""
+        over all T steps, each a one-draw estimate (one eps per sample and step), or with
+        ``elbo_steps`` S < T over one t drawn per sample in each of S equal strata, weighted T / S. The net sees at most
+        ``max_elements`` input values at once (rows x data_dim: 2^18 rows of 2-D points, 2,048 16 x 16
+        images), so memory does not grow with the image size."""
         x, members = x.reshape(1, x.shape[0], -1).to(self.sqrt_ab), slice(member, member + 1)
         n, D, a_T = x.shape[1], x.shape[2], self.alpha_bar[-1]
         total = 0.5 * (a_T * (x[0] ** 2).sum(-1) - D * a_T - D * math.log1p(-a_T))          # L_T
         total = total + D * self.const
-        chunk = max(1, max_rows // max(n, 1))
-        for start in range(1, self.T + 1, chunk):
-            t = torch.arange(start, min(start + chunk, self.T + 1), device=x.device).view(-1, 1).expand(-1, n)
+        strata = self.config["elbo_steps"]
+        width = self.T // strata                          # each stratum's one t stands for its width steps
+        chunk = max(1, max_elements // max(n * D, 1))
+        for start in range(0, strata, chunk):
+            t = torch.arange(start, min(start + chunk, strata), device=x.device).view(-1, 1).expand(-1, n)
+            t = 1 + t * width
+            if width > 1:                                 # uniform within the stratum, per sample
+                t = t + (self.draw_with(tuple(t.shape), generator, normal=False) * width).long().clamp(max=width - 1)
             eps = self.draw_with((1, *t.shape, D), generator)                                  # [1, c, n, D]
             x_t = self.q_sample(x.unsqueeze(1), t.unsqueeze(0), eps)
             hat = self.eps(x_t.reshape(1, -1, D), t.reshape(1, -1), members, ema=True).view(eps.shape)
-            total = total + (self.weight[t] * ((eps - hat) ** 2).sum(-1)[0]).sum(0)
+            total = total + width * (self.weight[t] * ((eps - hat) ** 2).sum(-1)[0]).sum(0)
         return -total
 
     @torch.no_grad()
     def log_likelihood(self, x: torch.Tensor, member: int = 0, generator: torch.Generator | None = None,
-                       max_rows: int = 2 ** 18, **ignored) -> torch.Tensor:
+                       max_elements: int = 2 ** 19, **ignored) -> torch.Tensor:
         """``elbo``: a lower bound on member ``member``'s log p(x) [n] (in expectation over its draws);
         other arguments (a VAE's ``k``) are ignored."""
-        return self.elbo(x, generator=generator, member=member, max_rows=max_rows)
+        return self.elbo(x, generator=generator, member=member, max_elements=max_elements)

@@ -152,12 +152,13 @@ class VAE(LabModule):
 
     @torch.no_grad()
     def log_likelihood(self, x: torch.Tensor, k: int = 1000, generator: torch.Generator | None = None,
-                       max_rows: int = 2 ** 18, member: int = 0) -> torch.Tensor:
+                       max_elements: int = 2 ** 19, member: int = 0) -> torch.Tensor:
         """Importance-weighted estimate of member ``member``'s log p(x) [n] with ``k`` draws from
-        q(z|x) (Burda et al. 2016); a lower bound in expectation that rises towards log p(x) as k grows."""
+        q(z|x) (Burda et al. 2016); a lower bound in expectation that rises towards log p(x) as k grows.
+        The decoder sees at most ``max_elements`` output values at once (draws x n x data_dim)."""
         x, members = self._one(x, member)
         mu, log_std = self.encode(x, members)                                       # [1, n, L]
-        chunk = max(1, max_rows // max(x.shape[1], 1))
+        chunk = max(1, max_elements // max(x.shape[1] * x.shape[2], 1))
         parts = []
         for start in range(0, k, chunk):
             kk = min(chunk, k - start)
