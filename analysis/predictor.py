@@ -8,9 +8,10 @@
     validate(pred["rows"])          # held-out scores against a baseline (analysis.validation)
 
 **Rows.** The atlas studies of points are the named figures' full configs with ``tuned_on``
-(``atlas.atlas_configs``; the triangles study is left out, see ``atlas_studies``); one not
-exported is skipped and named in ``skipped``. A cell's
-distribution is its export's sweep ``data`` plus the cell's grid values; its descriptors
+(``atlas.atlas_configs``; the triangles study is left out, see ``atlas_studies``) and the cross
+studies, which vary every trait of a family at once (``cross_configs``); one not exported is
+skipped and named in ``skipped``. A cell's distribution is its export's sweep ``data`` plus the
+cell's grid values and searched data knobs; its descriptors
 (``metrics.descriptors.describe``) come from ``N_DRAW`` samples drawn with seed ``DRAW_SEED``,
 from samples alone; ``data_kind`` says whether they are points, images or graphs. Its targets
 per model kind: the mean ``quality`` of its complete runs, and
@@ -81,13 +82,23 @@ BASELINE = ("log10 n_samples", "log2 ambient_dim")
 
 # ---------------------------------------------------------------- atlas rows
 
+def cross_configs() -> dict[str, dict]:
+    """{study: its sweep config} of the studies made for the predictor alone
+    (``experiments/configs/atlas/cross_*.yaml``): traits crossed by searched data knobs, one
+    distribution per draw, learning rates fixed from a tuning study like the atlas's."""
+    import yaml
+    from .figures import CONFIGS
+    return {raw["study"]: raw for raw in (yaml.safe_load(p.read_text())
+                                          for p in sorted((CONFIGS.parent / "atlas").glob("cross_*.yaml")))}
+
+
 def atlas_studies() -> tuple[list[str], list[str]]:
-    """(atlas studies of points exported under results/, those not exported). Studies of images
-    (triangles) are left out: nine cells of one family cannot teach a model of other images, and
-    pooled with the points their descriptors (random pixel projections) would mean something else."""
+    """(atlas and cross studies of points exported under results/, those not exported). Studies of
+    images (triangles) are left out: nine cells of one family cannot teach a model of other images,
+    and pooled with the points their descriptors (random pixel projections) would mean something else."""
     import distributions
     from .atlas import atlas_configs
-    studies = sorted(s for s, raw in atlas_configs().items()
+    studies = sorted(s for s, raw in {**atlas_configs(), **cross_configs()}.items()
                      if len(distributions.make(raw["data"]["family"]).event_shape) == 1)
     return [s for s in studies if exported(s)], [s for s in studies if not exported(s)]
 
@@ -113,18 +124,26 @@ def cell_targets(runs) -> dict:
 
 
 def study_cells(study: str) -> list[tuple[dict, dict, object]]:
-    """(distribution knobs incl. family, the cell's grid values, its runs) per cell of an export."""
+    """(distribution knobs incl. family, the cell's values, its runs) per cell of an export: a cell
+    is a point of the grid's data axes and of the searched data knobs (a cross study's draws)."""
     from experiments.config import DATA_KEYS
     sweep = json.loads((EXPORTS / f"{study}.json").read_text())["sweep"]
     grid = {a: v for a, v in (sweep.get("grid") or {}).items() if a.startswith("data.")}
+    searched = [a for a in ((sweep.get("search") or {}).get("space") or {}) if a.startswith("data.")]
     base = {k: v for k, v in sweep["data"].items() if k not in DATA_KEYS or k == "family"}
     df = read_export(study)
     out = []
-    for key, runs in df.groupby(list(grid), sort=True):
+    for key, runs in df.groupby([*grid, *searched], sort=True):
         key = key if isinstance(key, tuple) else (key,)
-        cell = {a.split(".", 1)[1]: next(g for g in grid[a] if g == v) for a, v in zip(grid, key)}
+        cell = {a.split(".", 1)[1]: next(g for g in grid[a] if g == v) if a in grid else _plain(v)
+                for a, v in zip([*grid, *searched], key)}
         out.append(({**base, **cell}, cell, runs))
     return out
+
+
+def _plain(v):
+    """A table's value as the config had it (numpy scalars to int / float)."""
+    return v.item() if hasattr(v, "item") else v
 
 
 def cell_descriptors(knobs: dict) -> tuple[dict, str]:

@@ -20,6 +20,7 @@ from learnlab.cli import main
 
 ATLAS = sorted({f.full for f in figures.FIGURES.values()
                 if "tuned_on" in yaml.safe_load((figures.CONFIGS / f.full).read_text())})
+CROSS = sorted(f"../atlas/{p.name}" for p in (figures.CONFIGS.parent / "atlas").glob("cross_*.yaml"))
 
 
 def runs(xs, flags, metric=None, model="gan", draw=0):
@@ -191,7 +192,25 @@ def test_atlas_study_is_exported_complete_and_adds_up(config):
     assert (sums["n"].to_numpy() == (per_cell - failed).to_numpy()).all()
 
 
-@pytest.mark.parametrize("config", ATLAS)
+@pytest.mark.parametrize("config", CROSS)
+def test_cross_study_is_exported_complete_and_crosses_its_traits(config):
+    """The predictor's cross studies: every model kind on every drawn distribution, each with the
+    config's seeds, and the drawn knobs spread over their ranges without moving together."""
+    raw = yaml.safe_load((figures.CONFIGS / config).read_text())
+    assert exported(raw["study"]), f"{raw['study']} is not in results/"
+    df = read_export(raw["study"])
+    space = {k: v for k, v in raw["search"]["space"].items() if k.startswith("data.")}
+    per_cell = df.groupby(["model", *space]).size()
+    assert set(df["model"]) == set(raw["models"])
+    assert len(per_cell) == len(raw["models"]) * raw["search"]["budget"] and (per_cell == raw["seeds"]).all()
+    cells = df.drop_duplicates(list(space))[list(space)]
+    for knob, spec in space.items():
+        assert cells[knob].nunique() >= (len(spec) if isinstance(spec, list) else 4), knob
+    rho = cells.rank().corr().to_numpy()[np.triu_indices(len(space), 1)]
+    assert np.abs(rho).max() < 0.9, rho
+
+
+@pytest.mark.parametrize("config", ATLAS + CROSS)
 def test_atlas_learning_rates_are_the_tuning_studys_winners(config):
     raw = yaml.safe_load((figures.CONFIGS / config).read_text())
     tuning = json.loads((Path(EXPORTS) / f"{raw['tuned_on']}.json").read_text())["sweep"]     # its own objective

@@ -121,15 +121,16 @@ def test_validation_table_and_figure_are_reproducible_by_one_command(pred, tmp_p
 def test_atlas_rows_are_inside_the_atlas_and_nearest_to_themselves(pred):
     for row in pred["rows"][::7]:
         assert P.extrapolation(pred, row["descriptors"]) == []
-        (d, near), *_ = P.nearest(pred, row["descriptors"])
-        assert d == 0.0 and near["cell"] == row["cell"]
+        (d, near), *_ = P.nearest(pred, row["descriptors"])     # itself, or the same distribution in
+        assert d == 0.0 and near["descriptors"] == row["descriptors"]    # another study (ring and weights)
     out = P.predict(pred, pred["rows"][0]["descriptors"])
     for kind, targets in out.items():
         for name, (est, lo, hi) in targets.items():
             assert 0 <= lo <= est <= hi <= 1, (kind, name)
-    far = {**pred["rows"][0]["descriptors"], "ambient_dim": 64.0, "intrinsic_dim_twonn": 9.0}
+    far = {**pred["rows"][0]["descriptors"], "ambient_dim": 1024.0, "intrinsic_dim_twonn": 60.0}
     notes = P.extrapolation(pred, far)
-    assert any(n.startswith("intrinsic_dim_twonn = 9") for n in notes)
+    assert any(n.startswith("intrinsic_dim_twonn = 60") for n in notes)
+    assert any(n.startswith("log2 ambient_dim = 10") for n in notes)
 
 
 def test_predict_command_on_user_points_images_and_graphs(pred, tmp_path, capsys):
