@@ -172,9 +172,9 @@ class Diffusion(LabModule):
         b_t, and a continuous Gaussian decoder p(x_0 | x_1) = N(mu(x_1, 1), b_1 I) for L_0 (no
         discretisation). L_T and the variance parts of the KLs are exact; the mean parts are summed
         over all T steps, each a one-draw estimate (one eps per sample and step), or with
-        ``elbo_steps`` S < T over one t drawn per sample in each of S equal strata, weighted T / S. The net sees at most
-        ``max_elements`` input values at once (rows x data_dim: 2^18 rows of 2-D points, 2,048 16 x 16
-        images), so memory does not grow with the image size."""
+        ``elbo_steps`` S < T over one t drawn per sample in each of S equal strata, weighted T / S.
+        The net sees at most ``max_elements`` input values at once (rows x data_dim: 2^18 rows of
+        2-D points, 2,048 16 x 16 images), so memory does not grow with the image size."""
         x, members = x.reshape(1, x.shape[0], -1).to(self.sqrt_ab), slice(member, member + 1)
         n, D, a_T = x.shape[1], x.shape[2], self.alpha_bar[-1]
         total = 0.5 * (a_T * (x[0] ** 2).sum(-1) - D * a_T - D * math.log1p(-a_T))          # L_T
