@@ -2,6 +2,7 @@
 
     ridge(Z, y, lam)            # (intercept, slopes) of least squares with lam * |slopes|^2
     gcv_lambda(Z, y)            # the lam of LAMBDAS with the least generalised cross-validation error
+    group_cv_lambda(Z, y, g)    # ... with the least error on each group of rows held out in turn
     logistic(Z, k, n)           # (intercept, slopes) of a ridge logistic fit to k successes of n
     r2(y, pred), auc(score, pos, neg), brier(p, pos, neg), calibration(p, pos, neg)
 
@@ -47,6 +48,23 @@ def gcv_lambda(Z, y) -> float:
         df = 1 + shrink.sum()
         best = min(best, (n * rss / max(n - df, 1e-9) ** 2, lam))
     return float(best[1])
+
+
+def group_cv_lambda(Z, y, groups) -> float:
+    """The ridge penalty of ``LAMBDAS`` with the least squared error on each group of rows (a value
+    of ``groups``) predicted by a fit to the others: the penalty for carrying a fit to groups it has
+    not seen, where GCV judges it on rows like its own. Fewer than 3 groups, or no features: GCV."""
+    Z, y, groups = np.asarray(Z, float), np.asarray(y, float), np.asarray(groups)
+    names = np.unique(groups)
+    if Z.shape[1] == 0 or len(names) < 3:
+        return gcv_lambda(Z, y)
+    sse = np.zeros(len(LAMBDAS))
+    for g in names:
+        out = groups == g
+        for i, lam in enumerate(LAMBDAS):
+            a, b = ridge(Z[~out], y[~out], lam)
+            sse[i] += ((y[out] - a - Z[out] @ b) ** 2).sum()
+    return float(LAMBDAS[int(np.argmin(sse))])
 
 
 def logistic(Z, k, n, prior_sd: float = PRIOR_SD, iters: int = 100):

@@ -26,8 +26,9 @@ above 5 local dimensions) is imputed by its training mean and paired with a 0 / 
 the training rows' mean and sd; one constant over the atlas (n_samples: every cell drew
 ``N_DRAW``; ambient_dim while every study is 2-D) has no coefficient and is not used.
 
-**Models** per kind: quality = ridge least squares on the standardised features (penalty by
-generalised cross-validation, ``linear.gcv_lambda``), clipped to [0, 1]; P(failure) and
+**Models** per kind: quality = ridge least squares on the standardised features (the penalty
+that best predicts each study from the others, ``linear.group_cv_lambda``: GCV chose penalties
+that fit the atlas's own studies and carried badly to a held-out one), clipped to [0, 1]; P(failure) and
 P(each failure kind) = binomial ridge logistic regression on the cell's counts (``linear``:
 prior sd 1 per standard deviation), a kind fitted only with at least ``MIN_POSITIVES`` runs of
 it in the atlas. Intervals: percentile bootstrap over cells (``N_BOOT`` resamples, seeded),
@@ -226,13 +227,14 @@ def failure_targets(t: dict) -> list[str]:
     return ["failure", *[o for o in FAILURES if t[o].sum() >= MIN_POSITIVES]]
 
 
-def fit_targets(Z: np.ndarray, t: dict, lam: float | None = None, targets=None) -> dict:
+def fit_targets(Z: np.ndarray, t: dict, groups, lam: float | None = None, targets=None) -> dict:
     """Point fits of one kind: ``quality`` {intercept, coef, lambda, cells} and each failure target
-    {intercept, coef, positives, runs}; a target with too few positives is fitted without features."""
+    {intercept, coef, positives, runs}; a target with too few positives is fitted without features.
+    ``groups``: each row's study, for the penalty (``linear.group_cv_lambda``) when ``lam`` is None."""
     ok = np.isfinite(t["quality"])
     if not ok.any():
         raise ValueError("no atlas cell has a complete run of this model kind: its quality cannot be fitted")
-    lam = linear.gcv_lambda(Z[ok], t["quality"][ok]) if lam is None else lam
+    lam = linear.group_cv_lambda(Z[ok], t["quality"][ok], np.asarray(groups)[ok]) if lam is None else lam
     a, b = linear.ridge(Z[ok], t["quality"][ok], lam)
     out = {"quality": {"intercept": float(a), "coef": np.asarray(b).tolist(), "lambda": lam, "cells": int(ok.sum())}}
     for name in targets or failure_targets(t):
@@ -269,7 +271,7 @@ def fit(rows: list[dict], skipped=(), studies=None) -> dict:
     models = {}
     for kind in kinds(rows):
         t = target_arrays(rows, kind)
-        fitted = fit_targets(Z, t)
+        fitted = fit_targets(Z, t, [r["study"] for r in rows])
         boots = bootstrap(Z, t, fitted)
         for name, f in fitted.items():
             lo, hi = np.percentile(boots[name][:, 1:], [2.5, 97.5], axis=0)

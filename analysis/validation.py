@@ -6,7 +6,8 @@ Schemes (``SCHEMES``): leave one study out (each atlas study is one pair of trai
 the others, predict its cells) and leave one family out (mixture against manifold): how far the
 fit carries to distributions unlike its rows; and, for contrast, leave one cell out: how well it
 interpolates between cells of the studies it has seen. Each fold
-refits everything on its training rows: standardisation, penalty (GCV), coefficients; a failure
+refits everything on its training rows: standardisation, penalty (by holding out each of its
+studies in turn: nested, so the held-out study never chooses it), coefficients; a failure
 kind with fewer than ``MIN_POSITIVES`` runs in the fold's training rows is predicted by its rate
 there. The baseline is the same model on ``BASELINE`` alone (n_samples and ambient dimension):
 where those are constant over the training rows it is the training mean / rate.
@@ -48,7 +49,7 @@ def held_out(rows: list[dict], by) -> tuple[dict, list[dict], int]:
             std = standardisation(raw_tr, cols)
             Ztr, Zte = design(raw_tr, std), design(raw_te, std)
             for kind, names in targets.items():
-                fitted = fit_targets(Ztr, target_arrays(train, kind), targets=names)
+                fitted = fit_targets(Ztr, target_arrays(train, kind), [r["study"] for r in train], targets=names)
                 for name, f in fitted.items():
                     v = f["intercept"] + Zte @ np.asarray(f["coef"])
                     v = np.clip(v, 0, 1) if name == "quality" else linear.sigmoid(v)

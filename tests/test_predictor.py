@@ -35,6 +35,21 @@ def test_ridge_and_gcv_recover_known_coefficients():
     assert A == pytest.approx([0.5, 1.0], abs=2e-2) and B[1] == pytest.approx([2.0, -4.0, 0.0], abs=2e-2)
 
 
+def test_group_cv_penalty_shrinks_what_does_not_carry_to_other_groups():
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(8), 50)
+    Z = rng.normal(size=(400, 3))
+    y = 0.5 + Z @ [1.0, -2.0, 0.0] + 0.01 * rng.normal(size=400)
+    assert linear.group_cv_lambda(Z, y, groups) == linear.LAMBDAS[0]        # the same law in every group
+    assert linear.group_cv_lambda(Z, rng.normal(size=400), groups) > 10     # nothing to fit
+    # each group sits at its own point of feature space with its own arbitrary level: the rows of
+    # one group look learnable (GCV keeps a small penalty), nothing carries to an unseen group
+    Zg = rng.normal(size=(8, 3))[groups] + 0.05 * rng.normal(size=(400, 3))
+    yg = rng.normal(size=8)[groups] + 0.05 * rng.normal(size=400)
+    assert linear.group_cv_lambda(Zg, yg, groups) > 10 * linear.gcv_lambda(Zg, yg)
+    assert linear.group_cv_lambda(Zg, yg, groups % 2) == linear.gcv_lambda(Zg, yg)   # 2 groups: GCV
+
+
 def test_logistic_recovers_known_coefficients_from_counts():
     rng = np.random.default_rng(1)
     Z = rng.normal(size=(300, 2))
