@@ -33,14 +33,14 @@ def main() -> None:
         times = {}
         t = time.perf_counter()
         pts, how = D.embed(x)
-        pts = np.unique(pts, axis=0)
+        pts = D.distinct(pts)
         times["embed+dedup"] = time.perf_counter() - t
         sub = pts[np.random.default_rng(0).choice(len(pts), min(D.SUBSAMPLE, len(pts)), replace=False)]
         for name, f in (("twonn", lambda: D.twonn(sub)), ("mle", lambda: D.mle(sub)),
                         ("scale+components", lambda: D.own_scale(sub)),
                         ("loops", lambda: D.loops(sub, D.own_scale(sub)[0])),
-                        ("spectral_gap", lambda: D.spectral_gap(sub)), ("thickness", lambda: D.thickness(sub)),
-                        ("curvature", lambda: D.curvature(sub))):
+                        ("spectral_gap", lambda: D.spectral_gap(sub)),
+                        ("thickness+curvature", lambda: D.local_geometry(sub))):
             t = time.perf_counter()
             with threadpool_limits(1):             # as describe runs them (module docstring)
                 f()
