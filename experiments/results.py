@@ -179,6 +179,9 @@ def export(study: str, out: Path | str = EXPORTS, storage: str | None = None,
     meta = {"study": study, "rows": len(table), "trials": len(opt.trials), "sweep": opt.user_attrs.get("sweep"),
             "code_versions": sorted({str(v) for v in table["code_version"].dropna()}),
             "exported": datetime.date.today().isoformat(), "time": study_time(opt), "trials_carried": []}
+    carried = [r for src in opt.user_attrs.get("imported", []) for r in src.get("rejudged", [])]
+    if carried:                                   # the judgings of the exports this study continued
+        meta["rejudged"] = carried
     folders = out / f"{study}.trials"
     shutil.rmtree(folders, ignore_errors=True)
     for row in representatives(table):

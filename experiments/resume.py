@@ -14,7 +14,8 @@ An imported trial's folder holds its config.json, the samples and weights an exp
 evaluation history, and the verdict judged from them by the current rules (experiments.rejudge);
 the reasons of skipped metrics and the execution settings are not exported and stay empty, and
 ``imported`` says where the run came from. The study's time (``results.study_time``) adds the
-exports' busy time to that of the runs trained here.
+exports' busy time to that of the runs trained here, and its next export keeps the judgings the
+exports went through (``rejudged``).
 """
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ def import_export(study: optuna.Study, sweep: Sweep, folder: Path | str, root: P
             counts["imported"] += 1
     if counts["imported"]:
         source = {"from": str((folder / f"{sweep.study}.csv.gz").resolve()), "runs": counts["imported"],
-                  "time": meta.get("time") or {}, "date": datetime.datetime.now().isoformat(timespec="seconds")}
+                  "time": meta.get("time") or {}, "date": datetime.datetime.now().isoformat(timespec="seconds"),
+                  "rejudged": meta.get("rejudged", [])}
         study.set_user_attr("imported", [*study.user_attrs.get("imported", []), source])
     return counts
 

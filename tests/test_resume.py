@@ -65,9 +65,13 @@ def test_a_stopped_study_trains_only_the_runs_its_export_lacks(straight, tmp_pat
             (half / p.name).write_bytes(p.read_bytes())
     kept = pd.read_csv(folder / "tiny.csv.gz")
     kept[kept["data.n_modes"] == 2].to_csv(half / "tiny.csv.gz", index=False)      # stopped after 4 of 8
+    meta = json.loads((half / "tiny.json").read_text())
+    judged = [{"date": "2026-01-01", "code_version": "abc", "outcomes_changed": {"learned -> blurred": 1}}]
+    (half / "tiny.json").write_text(json.dumps({**meta, "rejudged": judged}))     # it was judged again once
     run_sweep(_config(tmp_path), root=tmp_path / "fresh", progress=False, from_export=half)
     assert len(_trained(tmp_path / "fresh")) == 4
     export("tiny", tmp_path / "out", root=tmp_path / "fresh")
+    assert json.loads((tmp_path / "out" / "tiny.json").read_text())["rejudged"] == judged   # its history travels on
     again = read_export("tiny", tmp_path / "out")
     pd.testing.assert_frame_equal(_rows(again[again["data.n_modes"] == 2]), _rows(table[table["data.n_modes"] == 2]))
     trained = [c for c in SAME if c != "runtime_s"]                    # the rest trained again: same numbers
