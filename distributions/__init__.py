@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .base import Distribution, Modes
+from .boxes import Boxes
 from .file import File
 from .graphs import Graphs
 from .knobs import Knob
@@ -63,6 +64,7 @@ def make(name: str, **knobs) -> Distribution:
 
 register(Mixture)
 register(Manifold)
+register(Boxes)
 register(Triangles)
 register(Graphs)
 register(File)

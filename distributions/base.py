@@ -140,6 +140,33 @@ def corridor(distance: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
     return torch.where(inside, distance, torch.full_like(distance, float("inf"))).min(dim=-1).values
 
 
+def geometric_weights(n: int, imbalance: float) -> torch.Tensor:
+    """[n] float64 weights summing to 1 that fall geometrically in order: the first over the last
+    is ``imbalance``."""
+    w = imbalance ** (-torch.arange(n, dtype=torch.float64) / max(n - 1, 1))
+    return w / w.sum()
+
+
+def neighbour_links(centres: torch.Tensor, pair: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Segments (a [G, d], b [G, d]) joining each centre to its nearest neighbours (ties within 1%),
+    each pair once; ``pair`` [K, K] holds the centres' distances with ``inf`` on the diagonal."""
+    near = pair <= pair.min(dim=1, keepdim=True).values * 1.01
+    i, j = torch.nonzero(near | near.T, as_tuple=True)
+    keep = i < j
+    return centres[i[keep]], centres[j[keep]]
+
+
+def segment_distance(y: torch.Tensor, a: torch.Tensor, b: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """Euclidean distance of every row of ``y`` [n, d] to each segment a[g] -- b[g] ([G, d]): [n, G]."""
+    a, b = a.to(y.device, y.dtype), b.to(y.device, y.dtype)
+    ab = b - a
+    out = []
+    for part in y.split(chunk):
+        t = (((part[:, None] - a) * ab).sum(-1) / (ab * ab).sum(-1)).clamp(0, 1)
+        out.append((part[:, None] - a - t[..., None] * ab).norm(dim=-1))
+    return torch.cat(out) if out else y.new_zeros(0, len(a))
+
+
 def random_isometry(dim: int, ambient_dim: int, seed: int) -> torch.Tensor:
     """Fixed embedding E [dim, ambient_dim] with orthonormal rows; identity when the dims agree."""
     if ambient_dim == dim:

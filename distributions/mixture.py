@@ -10,7 +10,8 @@ import math
 
 import torch
 
-from .base import Distribution, Modes, corridor, random_isometry
+from .base import Distribution, Modes, corridor, geometric_weights, neighbour_links, \
+    random_isometry, segment_distance
 from .knobs import Knob, inconsistent
 
 LOG_2PI = math.log(2 * math.pi)
@@ -105,17 +106,12 @@ class Mixture(Distribution):
             rot[:, 0, 0], rot[:, 0, 1], rot[:, 1, 0], rot[:, 1, 1] = c, -s, s, c
         root = rot * scales                                   # Sigma_k = root root^T
         self._tril = torch.linalg.cholesky(root @ root.transpose(1, 2))   # [K, d, d], lower
-        w = imbalance ** (-torch.arange(n_modes, dtype=torch.float64) / max(n_modes - 1, 1))
-        self._weights = w / w.sum()
+        self._weights = geometric_weights(n_modes, imbalance)
         self._centres = centres
         self._embed = random_isometry(dim, ambient_dim, seed + 1)   # [d, D]
         self.event_shape = (ambient_dim,)
         self.missing = {} if n_modes > 1 else {"gap_distance": "one mode: no gaps between modes"}
-        # Gaps: the segments joining each mode to its nearest neighbours (ties within 1%).
-        near = pair <= pair.min(dim=1, keepdim=True).values * 1.01
-        i, j = torch.nonzero(near | near.T, as_tuple=True)
-        keep = i < j
-        self._links = (centres[i[keep]], centres[j[keep]])
+        self._links = neighbour_links(centres, pair)      # the gaps: segments joining neighbouring modes
         self._std, self._anisotropy = std, anisotropy
 
         ent = float(-(self._weights * self._weights.log()).sum())
@@ -171,12 +167,7 @@ class Mixture(Distribution):
         y = self.intrinsic(x)
         off = (x - y @ self._embed.to(x.device, x.dtype)).norm(dim=1) * self._anisotropy
         a, b = (t.to(x.device, x.dtype) for t in self._links)
-        ab = b - a
-        best = []
-        for part in y.split(4096):
-            t = (((part[:, None] - a) * ab).sum(-1) / (ab * ab).sum(-1)).clamp(0, 1)
-            best.append((part[:, None] - a - t[..., None] * ab).norm(dim=-1))
-        return corridor(torch.cat(best).hypot(off[:, None]) / self._std, ab.norm(dim=-1) / self._std)
+        return corridor(segment_distance(y, a, b).hypot(off[:, None]) / self._std, (b - a).norm(dim=-1) / self._std)
 
     @property
     def modes(self) -> Modes:
