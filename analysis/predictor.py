@@ -19,7 +19,9 @@ the count of each outcome (``atlas.run_outcomes``: counted runs, a diverged run 
 ``diverged``); failure is any outcome but ``learned``.
 
 **Features** (``FEATURES``): the descriptors, on scales where a doubling is one step (log2 /
-log10), noise thickness and curvature relative to the data's own scale (unit-free). A
+log10), noise thickness and curvature relative to the points' spacing (unit-free; the spacing,
+not the components' scale, which also holds the intrinsic dimension: with the scale the diffusion
+model's leave-one-study-out R² was 0.49 against 0.58, the other kinds' within 0.05). A
 descriptor that can be undefined (NaN: separation and imbalance with one component, curvature
 above 5 local dimensions) is imputed by its training mean and paired with a 0 / 1 indicator
 (``INDICATORS``), so its absence carries its own coefficient. Each feature is standardised by
@@ -67,14 +69,14 @@ FEATURES = {            # feature -> its value from a descriptors dict (NaN wher
     "log2 ambient_dim": lambda d: _log(d["ambient_dim"], 2),
     "intrinsic_dim_twonn": lambda d: d["intrinsic_dim_twonn"],
     "intrinsic_dim_mle": lambda d: d["intrinsic_dim_mle"],
-    "log10 scale": lambda d: _log(d["scale"], 10),
+    "log10 spacing": lambda d: _log(d["spacing"], 10),
     "log2 components": lambda d: _log(max(d["components"], 1.0), 2),
     "loops": lambda d: d["loops"],
     "log2 separation": lambda d: _log(d["separation"], 2),
     "log2 imbalance": lambda d: _log(d["imbalance"], 2),
     "spectral_gap": lambda d: d["spectral_gap"],
-    "noise_thickness / scale": lambda d: d["noise_thickness"] / d["scale"],
-    "curvature x scale": lambda d: d["curvature"] * d["scale"],
+    "noise_thickness / spacing": lambda d: d["noise_thickness"] / d["spacing"],
+    "curvature x spacing": lambda d: d["curvature"] * d["spacing"],
 }
 INDICATORS = {"separation, imbalance n/a": "separation", "curvature n/a": "curvature"}   # 1 where NaN
 COLUMNS = (*FEATURES, *INDICATORS)

@@ -61,6 +61,18 @@ def test_separation_and_imbalance_of_a_ring():
     assert describe(x)["components"] == 25
 
 
+@pytest.mark.parametrize("family, knobs, pieces", [
+    ("boxes", dict(gap=0.3), 8), ("boxes", dict(gap=0.5, dim=3, side=3), 14),
+    ("mixture", dict(layout="random", n_modes=16, separation=8, dim=5), 16),
+    ("manifold", dict(shape="moons", noise=0.04), 2), ("manifold", dict(shape="two_circles", noise=0.04, ambient_dim=32), 2)])
+def test_separated_pieces_of_any_dimension_are_components(family, knobs, pieces):
+    """The scale follows the data's dimension: a fixed 15 medians (right for curves) read each of
+    these as one piece. Limit: 2 x 2 x 2 x 2 grid modes 8 stds apart in 4-D read as 11-12 (62
+    points a mode: their tails nearly touch at this sample size)."""
+    _, x = sample(family, n=5000, **knobs)
+    assert sum(describe(x, seed=s)["components"] == pieces for s in range(3)) >= 2
+
+
 def test_overlapping_modes_are_one_component():
     _, x = sample("mixture", layout="ring", n_modes=8, std=0.2)     # separation 3.8 stds
     r = describe(x)
