@@ -75,6 +75,7 @@ FEATURES = {            # feature -> its value from a descriptors dict (NaN wher
     "log2 separation": lambda d: _log(d["separation"], 2),
     "log2 imbalance": lambda d: _log(d["imbalance"], 2),
     "spectral_gap": lambda d: d["spectral_gap"],
+    "density_range": lambda d: d["density_range"],
     "noise_thickness / spacing": lambda d: d["noise_thickness"] / d["spacing"],
     "curvature x spacing": lambda d: d["curvature"] * d["spacing"],
 }

@@ -11,9 +11,10 @@ and sorted normalised-Laplacian spectrum (a labelling-free statistic).
 
 The data's own scale (``own_scale``): ``SCALE_MARGIN`` x log2(m)^(1/d) x the median edge of the
 minimum spanning tree of its m points, d their intrinsic dimension by MLE: 1.5 times the longest
-tree edge expected inside one piece of dimension d. Tree edges shorter than it link points; the linked groups (single
-linkage, the same as the H0 bars of a Rips filtration alive at that scale) are the data's
-clusters, those holding at least ``MIN_CLUSTER`` of the points its components. At that scale:
+tree edge expected inside one piece of dimension d. Tree edges shorter than it link points; the
+linked groups (single linkage, the same as the H0 bars of a Rips filtration alive at that scale)
+are the data's clusters, those holding at least ``MIN_CLUSTER`` of the points its components.
+At that scale:
 
 | name | what | mirrors the knob |
 |---|---|---|
@@ -26,6 +27,7 @@ clusters, those holding at least ``MIN_CLUSTER`` of the points its components. A
 | separation | smallest distance between component centres over their within-component std | ``min_separation`` trait |
 | imbalance | largest component's share over the smallest's | ``imbalance`` |
 | spectral_gap | 2nd smallest eigenvalue of the normalised Laplacian of the symmetric 10-NN graph | connectedness |
+| density_range | 10th-90th percentile range of the k-NN log density (k = 10), nats | flat (uniform) or peaked (Gaussian) |
 | noise_thickness | RMS residual per normal direction of local quadratic fits to 50 neighbours (median) | ``noise`` of a curve |
 | curvature | RMS curvature (1 / length) of local quadratic fits to 50 neighbours, noise removed | 1 / ``radius`` |
 
@@ -53,8 +55,8 @@ MIN_CLUSTER = 0.01
 MIN_SAMPLES = 50
 EIGEN_GAP = 4.0
 MAX_CURVED_DIM = 5
-NAMES = ("n_samples", "ambient_dim", "intrinsic_dim_twonn", "intrinsic_dim_mle", "spacing", "scale", "components", "loops",
-         "separation", "imbalance", "spectral_gap", "noise_thickness", "curvature")
+NAMES = ("n_samples", "ambient_dim", "intrinsic_dim_twonn", "intrinsic_dim_mle", "spacing", "scale", "components",
+         "loops", "separation", "imbalance", "spectral_gap", "density_range", "noise_thickness", "curvature")
 UNDEFINED = {"separation": "fewer than two components", "imbalance": "fewer than two components",
              "curvature": f"local dimension above {MAX_CURVED_DIM}"}     # why a descriptor is NaN
 
@@ -100,6 +102,19 @@ def mle(x: np.ndarray, k: int = 10) -> float:
     logs = np.log(d[:, -1:] / d[:, :-1])                     # log(T_k / T_j), j < k
     inv = logs.sum(1) / (k - 2)                              # the unbiased form's inverse
     return float(1 / inv[np.isfinite(inv) & (inv > 0)].mean())
+
+
+def density_range(x: np.ndarray, dim: float, k: int = 10) -> float:
+    """How peaked the density of points ``x`` of intrinsic dimension ``dim`` is: the 10th-90th
+    percentile range (nats) of the k-NN log density estimate -d log r_k over the points. A flat
+    density reads the estimate's own sampling spread, log(q90 / q10) of Gamma(k) = 0.83 at k = 10
+    (measured: uniform on a segment 0.83, a square 0.79, a 5-D cube 1.21, its faces adding); a
+    peaked one more (a standard Gaussian 1.7 / 2.0 / 2.9 in 1 / 2 / 5 dimensions; exact 1.3 /
+    2.2 / 3.8). Points spread evenly along a curve read flat too: it sees the density's profile,
+    not whether it fills its space."""
+    r = cKDTree(x).query(x, k=k + 1)[0][:, -1]
+    log_density = -max(dim, 1.0) * np.log(r)
+    return float(np.quantile(log_density, 0.9) - np.quantile(log_density, 0.1))
 
 
 def distinct(x: np.ndarray) -> np.ndarray:
@@ -242,7 +257,8 @@ def _describe(x, seed: int, n_sub: int) -> dict[str, float]:
            "intrinsic_dim_twonn": twonn(sub), "intrinsic_dim_mle": dim, "scale": scale,
            "spacing": scale / scale_factor(len(sub), dim),
            "components": float(len(big)), "loops": float(loops(sub, scale)),
-           "separation": math.nan, "imbalance": math.nan, "spectral_gap": spectral_gap(sub)}
+           "separation": math.nan, "imbalance": math.nan, "spectral_gap": spectral_gap(sub),
+           "density_range": density_range(sub, dim)}
     if len(big) > 1:
         centres = np.stack([sub[labels == c].mean(0) for c in big])
         spread = np.array([sub[labels == c].var(0).mean() for c in big])

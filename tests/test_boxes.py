@@ -85,8 +85,8 @@ def test_verdicts_on_a_checkerboard():
     assert v["dropped_modes"] and v["held"] == [0, 1, 2]
 
 
-@pytest.mark.parametrize("knobs, says", [(dict(side=20, dim=3), "side=20"), (dict(dim=3, ambient_dim=2), "ambient_dim=2"),
-                                         (dict(gap=1.0), "gap=1.0"), (dict(side=0), "side=0")])
+@pytest.mark.parametrize("knobs, says", [(dict(side=20, dim=3), "side=20"), (dict(gap=1.0), "gap=1.0"),
+                                         (dict(dim=3, ambient_dim=2), "ambient_dim=2"), (dict(side=0), "side=0")])
 def test_bad_knobs_name_the_knob(knobs, says):
     with pytest.raises(ValueError, match=f"boxes: (unknown )?knob {says}") as e:
         distributions.make("boxes", **knobs)

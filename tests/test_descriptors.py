@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import distributions
-from metrics.descriptors import describe, describe_intervals, embed, local_geometry, mle, twonn
+from metrics.descriptors import density_range, describe, describe_intervals, embed, local_geometry, mle, twonn
 
 
 def curvature(x):
@@ -71,6 +71,20 @@ def test_separated_pieces_of_any_dimension_are_components(family, knobs, pieces)
     points a mode: their tails nearly touch at this sample size)."""
     _, x = sample(family, n=5000, **knobs)
     assert sum(describe(x, seed=s)["components"] == pieces for s in range(3)) >= 2
+
+
+def test_density_range_tells_flat_from_peaked():
+    """Uniform data read the k-NN estimate's own spread (log(q90 / q10) of Gamma(10) = 0.83, plus
+    the faces of a cube), Gaussian data their log density's range (exact 2.2 for a 2-D standard
+    Gaussian); on the lab's families a checkerboard reads flat and a ring of modes peaked."""
+    rng = np.random.default_rng(0)
+    assert density_range(rng.random((1000, 1)), 1) == pytest.approx(0.83, abs=0.12)
+    for d in (2, 3):
+        assert 0.65 < density_range(rng.random((1000, d)), d) < 1.3
+    assert density_range(rng.normal(size=(1000, 2)), 2) == pytest.approx(2.2, abs=0.35)
+    board = describe(sample("boxes", gap=0.3, noise=0.005)[1])["density_range"]
+    ring = describe(sample("mixture", layout="ring", n_modes=8, std=0.05)[1])["density_range"]
+    assert board < 1.1 and ring > 1.5
 
 
 def test_overlapping_modes_are_one_component():
