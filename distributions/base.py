@@ -167,6 +167,14 @@ def segment_distance(y: torch.Tensor, a: torch.Tensor, b: torch.Tensor, chunk: i
     return torch.cat(out) if out else y.new_zeros(0, len(a))
 
 
+def project(x: torch.Tensor, embed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(coordinates [n, d] of ``x`` [n, D] in the subspace spanned by the orthonormal rows of
+    ``embed`` [d, D], the norm [n] of what lies off it)."""
+    E = embed.to(x.device, x.dtype)
+    y = x @ E.T
+    return y, (x - y @ E).norm(dim=1)
+
+
 def random_isometry(dim: int, ambient_dim: int, seed: int) -> torch.Tensor:
     """Fixed embedding E [dim, ambient_dim] with orthonormal rows; identity when the dims agree."""
     if ambient_dim == dim:

@@ -18,7 +18,8 @@ import math
 
 import torch
 
-from .base import Distribution, corridor, geometric_weights, neighbour_links, random_isometry, segment_distance
+from .base import Distribution, corridor, geometric_weights, neighbour_links, project, random_isometry, \
+    segment_distance
 from .knobs import Knob, inconsistent
 
 MAX_CELLS = 4096            # side^dim; the pairwise distances of the black cells stay under 32 MB
@@ -91,15 +92,9 @@ class Boxes(Distribution):
         x = (self._centres.to(device)[k] + (2 * u - 1) * self._half) @ self._embed.to(device)
         return x + self._noise * torch.randn(x.shape, generator=generator, device=device, dtype=torch.float64)
 
-    def _split(self, x: torch.Tensor):
-        """Board coordinates of x and the norm of its component off the embedded board."""
-        E = self._embed.to(x.device, x.dtype)
-        y = x @ E.T
-        return y, (x - y @ E).norm(dim=1)
-
     def _nearest(self, x: torch.Tensor, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
         """(Euclidean distance to the nearest clean cube [n], its index [n])."""
-        y, off = self._split(x)
+        y, off = project(x, self._embed)
         c = self._centres.to(x.device, x.dtype)
         d, idx = [], []
         for part in y.split(chunk):
@@ -129,7 +124,7 @@ class Boxes(Distribution):
         support, which ``metrics.verdicts.placement`` counts first."""
         if self._links is None:
             raise NotImplementedError(self.missing["gap_distance"])
-        y, off = self._split(x)
+        y, off = project(x, self._embed)
         a, b = self._links
         return corridor(segment_distance(y, a, b).hypot(off[:, None]), (b - a).norm(dim=-1).to(x.device, x.dtype))
 
@@ -147,7 +142,7 @@ class Boxes(Distribution):
         off the embedded board. With noise 0: log(w_k / volume) inside cube k, -inf outside."""
         if "log_prob" in self.missing:
             raise NotImplementedError(self.missing["log_prob"])
-        y, off = self._split(x)
+        y, off = project(x, self._embed)
         c = self._centres.to(x.device, x.dtype)
         logw = self._weights.to(x.device, x.dtype).log()
         h, s, dim = self._half, self._noise, c.shape[1]

@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from .base import Distribution, corridor, random_isometry
+from .base import Distribution, corridor, project, random_isometry
 from .curves import Path, Support, connectors, gaps, split
 from .knobs import Knob, inconsistent
 
@@ -129,12 +129,6 @@ class Manifold(Distribution):
         x = self._clean(n, generator, device) @ self._embed.to(device)
         return x + self._noise * torch.randn(x.shape, generator=generator, device=device, dtype=torch.float64)
 
-    def _split(self, x: torch.Tensor):
-        """Plane coordinates of x and the norm of its component off the embedded plane."""
-        E = self._embed.to(x.device, x.dtype)
-        y = x @ E.T
-        return y, (x - y @ E).norm(dim=1)
-
     def support_points(self, n: int) -> torch.Tensor:
         """About ``n`` points spread evenly over the clean support, float32 [n, ambient_dim]."""
         if self._plane == 2:
@@ -170,7 +164,7 @@ class Manifold(Distribution):
         return (self._support.lengths / self._support.length).float()
 
     def _distance(self, x: torch.Tensor, support: Support) -> tuple[torch.Tensor, torch.Tensor]:
-        y, off = self._split(x)
+        y, off = project(x, self._embed)
         if self._plane == 2:
             d, which = support.nearest(y)
         else:
@@ -186,7 +180,7 @@ class Manifold(Distribution):
         if "log_prob" in self.missing:
             raise NotImplementedError(self.missing["log_prob"])
         s = self._noise
-        y, off = self._split(x)
+        y, off = project(x, self._embed)
         nodes, wts = self._support.nodes(min(s / 2, self._support.length / 64))
         nodes, logw = nodes.to(x.device, x.dtype), (wts / self._support.length).log().to(x.device, x.dtype)
         y2 = y[:, [0, 2]] if self._plane == 3 else y

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from .base import Distribution, Modes, corridor, geometric_weights, neighbour_links, \
+from .base import Distribution, Modes, corridor, geometric_weights, neighbour_links, project, \
     random_isometry, segment_distance
 from .knobs import Knob, inconsistent
 
@@ -164,10 +164,10 @@ class Mixture(Distribution):
         every segment's corridor (``base.corridor``)."""
         if "gap_distance" in self.missing:
             raise NotImplementedError(self.missing["gap_distance"])
-        y = self.intrinsic(x)
-        off = (x - y @ self._embed.to(x.device, x.dtype)).norm(dim=1) * self._anisotropy
+        y, off = project(x, self._embed)
         a, b = (t.to(x.device, x.dtype) for t in self._links)
-        return corridor(segment_distance(y, a, b).hypot(off[:, None]) / self._std, (b - a).norm(dim=-1) / self._std)
+        return corridor(segment_distance(y, a, b).hypot(off[:, None] * self._anisotropy) / self._std,
+                        (b - a).norm(dim=-1) / self._std)
 
     @property
     def modes(self) -> Modes:
