@@ -40,6 +40,7 @@ def main() -> None:
                         ("scale+components", lambda: D.own_scale(sub)),
                         ("loops", lambda: D.loops(sub, D.own_scale(sub)[0])),
                         ("spectral_gap", lambda: D.spectral_gap(sub)),
+                        ("density_range", lambda: D.density_range(sub, D.mle(sub))),
                         ("thickness+curvature", lambda: D.local_geometry(sub))):
             t = time.perf_counter()
             with threadpool_limits(1):             # as describe runs them (module docstring)

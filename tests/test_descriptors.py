@@ -66,8 +66,8 @@ def test_separation_and_imbalance_of_a_ring():
     ("mixture", dict(layout="random", n_modes=16, separation=8, dim=5), 16),
     ("manifold", dict(shape="moons", noise=0.04), 2), ("manifold", dict(shape="two_circles", noise=0.04, ambient_dim=32), 2)])
 def test_separated_pieces_of_any_dimension_are_components(family, knobs, pieces):
-    """The scale follows the data's dimension: a fixed 15 medians (right for curves) read each of
-    these as one piece. Limit: 2 x 2 x 2 x 2 grid modes 8 stds apart in 4-D read as 11-12 (62
+    """The scale follows the data's dimension: a fixed 15 medians (right for curves) merged these
+    pieces (one component in most subsamples). Limit: 2 x 2 x 2 x 2 grid modes 8 stds apart in 4-D read as 11-12 (62
     points a mode: their tails nearly touch at this sample size)."""
     _, x = sample(family, n=5000, **knobs)
     assert sum(describe(x, seed=s)["components"] == pieces for s in range(3)) >= 2
