@@ -8,7 +8,7 @@
     mode_drops(df)                                             # share of modes dropped by weight
 
 A run's outcome is its single final verdict (``metrics.verdicts``: the first of diverged,
-dropped_modes, bridged, blurred, misweighted, else learned), so a cell's outcomes add up to its
+dropped_modes, bridged, blurred, collapsed, misweighted, else learned), so a cell's outcomes add up to its
 runs; a failed run (a crash, not a learning outcome) is left out of n, as in every rate.
 
 Per mode (the weights study: are light modes the ones dropped?), a run's final evaluation names
@@ -32,7 +32,7 @@ from .plots import study_order, wrap  # noqa: E402
 from .stats import wilson  # noqa: E402
 from .table import label, resolve  # noqa: E402
 
-COLOURS = {"learned": "#4c9a2a", "misweighted": "#e3c04a", "blurred": "#8f6bb8", "bridged": "#e8862a",
+COLOURS = {"learned": "#4c9a2a", "misweighted": "#e3c04a", "collapsed": "#5b9bd5", "blurred": "#8f6bb8", "bridged": "#e8862a",
            "dropped_modes": "#c0392b", "diverged": "#222222"}
 
 
@@ -47,7 +47,7 @@ def run_outcomes(df: pd.DataFrame) -> pd.Series:
 
 
 def outcome_table(df: pd.DataFrame, keys: list[str], facet: str = "model") -> pd.DataFrame:
-    """One row per facet, cell and outcome (all six, zeros included): k runs of n, the share and
+    """One row per facet, cell and outcome (all of them, zeros included): k runs of n, the share and
     its Wilson 95% interval."""
     runs = df[df["status"] != "failed"]
     runs = runs.assign(outcome=run_outcomes(runs).to_numpy())

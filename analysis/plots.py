@@ -28,8 +28,9 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from metrics import registry  # noqa: E402
+from metrics.verdicts import FLAGS  # noqa: E402
 
-from .table import COLLAPSED, aggregate, label, onset_table, resolve  # noqa: E402
+from .table import DROPPED, aggregate, label, onset_table, resolve  # noqa: E402
 
 
 def axis_label(column: str, agg: str) -> str:
@@ -193,7 +194,7 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str | None = None, *, face
     aggregated table)."""
     xc, yc = resolve(df, x), resolve(df, y)
     fc = _facet(df, facet)
-    mc = resolve(df, metric) if metric else COLLAPSED
+    mc = resolve(df, metric) if metric else DROPPED
     table = aggregate(df, xc, yc, mc, fc, agg, best)
     table = study_order(table, df, fc)
     table["label"] = [cell_text(r, agg) for _, r in table.iterrows()]
@@ -221,7 +222,7 @@ def curve(df: pd.DataFrame, x: str, metric: str | None = None, *, hue: str | Non
     95% band (bootstrap for mean / median, Wilson for verdict rates); returns (figure, table)."""
     xc = resolve(df, x)
     hc = resolve(df, hue) if hue else None
-    mc = resolve(df, metric) if metric else COLLAPSED
+    mc = resolve(df, metric) if metric else DROPPED
     table = aggregate(df, xc, None, mc, hc, agg, best)
     xl, hl = label(xc), hc and label(hc)
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
@@ -254,9 +255,8 @@ def onset(df: pd.DataFrame, x: str, y: str | None = None, *, facet: str | None =
     """When a failure (verdict ``flag``) sets in: per cell the median onset step of the trials
     with it that had learned before (pooled over draws and seeds, bootstrap interval) and k of n
     with the verdict; returns (figure, table)."""
-    if flag not in registry.VERDICTS or flag in ("learned", "never_learned", "hopping"):
-        raise ValueError(f"onset flag {flag!r} is not allowed; expected one of diverged, dropped_modes, "
-                         "misweighted, blurred, bridged")
+    if flag not in FLAGS:
+        raise ValueError(f"onset flag {flag!r} is not allowed; expected one of {', '.join(FLAGS)}")
     xc = resolve(df, x)
     yc = resolve(df, y) if y else None
     fc = _facet(df, facet)

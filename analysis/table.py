@@ -43,7 +43,7 @@ AGGS = ("mean", "median", "rate")
 FEW_SEEDS = 3                  # a mean or median over this many values or fewer gets no interval: its values
 PREFIXES = ("trait", "data", "model", "train", "verdict")
 CONFIG = ("data.", "model.", "train.")
-COLLAPSED = "verdict.dropped_modes"
+DROPPED = "verdict.dropped_modes"
 EVER = "verdict.ever_learned"
 
 
@@ -186,7 +186,7 @@ def aggregate(df: pd.DataFrame, x: str, y: str | None = None, metric: str | None
     metric's registry direction)."""
     if agg not in AGGS:
         raise ValueError(f"--agg {agg!r} is not allowed; expected one of {', '.join(AGGS)}")
-    metric = metric or COLLAPSED
+    metric = metric or DROPPED
     if agg == "rate" and metric not in df.columns:
         raise ValueError(f"rate needs the verdict column {metric!r}, which this study lacks")
     if best is None:

@@ -21,7 +21,7 @@ evaluated. It computes
     mode_mass            each mode's share of the high-quality samples (history only: which modes
                          hold the mass, for mode hopping; "captured" needs just one sample)
     on_support, blur_mass, gap_mass, component_mass, and the verdict flags (diverged,
-                         dropped_modes, misweighted, blurred, bridged, learned, held, dropped,
+                         dropped_modes, misweighted, blurred, bridged, collapsed, learned, held, dropped,
                          held_js): metrics.verdicts.placement / judge, for families with a
                          support distance (``thresholds``: metrics.verdicts.Thresholds)
 
@@ -136,5 +136,5 @@ class EvaluationCallback(pl.Callback):
                        captured=st["captured_modes"], n_modes=self.modes.n_modes, mode_mass=st["mass"])
         if self.tolerance is not None:
             where = placement(self.dist, x, self.tolerance)
-            out.update(where, **judge(where, self.weights, self.thresholds))
+            out.update(where, **judge({**where, "coverage": out["coverage"]}, self.weights, self.thresholds))
         return out

@@ -28,7 +28,7 @@ from .results import EXPORTS, GZIP, _json, _missing, exported, verdict_columns
 from .sweep_config import build_sweep
 from .train import code_version, final_verdict
 
-PLACED = ("on_support", "gap_mass", "blur_mass", "nonfinite_fraction", "component_mass")   # placement's keys
+PLACED = ("on_support", "gap_mass", "blur_mass", "nonfinite_fraction", "component_mass", "coverage")   # judge's input
 JUDGED = (*FLAGS, "held", "dropped", "held_js", "learned")                                   # judge's keys
 
 
@@ -44,7 +44,8 @@ def rejudge(study: str, folder: Path | str = EXPORTS) -> dict:
     table = pd.read_csv(folder / f"{study}.csv.gz", low_memory=False)
     hist_path = folder / f"{study}.history.csv.gz"
     evals = pd.read_csv(hist_path, low_memory=False) if hist_path.is_file() else pd.DataFrame(columns=["trial", "step"])
-    judged = [c for c in evals.columns if c in JUDGED]
+    judged = [c for c in JUDGED if c in evals.columns or "on_support" in evals.columns]   # new flags added
+    evals = evals.assign(**{c: None for c in judged if c not in evals.columns})
     judge_run = RunJudge()
     rows, changes = [], {}
     for i, row in table.iterrows():
@@ -62,11 +63,12 @@ def rejudge(study: str, folder: Path | str = EXPORTS) -> dict:
             changes[f"{old} -> {verdict['outcome']}"] = changes.get(f"{old} -> {verdict['outcome']}", 0) + 1
     if rows:
         new = pd.DataFrame([cols for _, cols in rows], index=[i for i, _ in rows])
+        columns = {c: table[c] for c in table}                  # rebuilt at once: no fragmented frame
         for c in [c for c in table if c.startswith("verdict.")] + [c for c in new if c not in table]:
             col = table[c].astype(object) if c in table else pd.Series(None, index=table.index, dtype=object)
             col.loc[new.index] = new[c] if c in new else None     # a flag's onset the new verdict lacks
-            table[c] = col
-        table = table.infer_objects()
+            columns[c] = col
+        table = pd.DataFrame(columns).infer_objects()
     table.to_csv(folder / f"{study}.csv.gz", index=False, compression=GZIP)
     if hist_path.is_file():
         evals.to_csv(hist_path, index=False, compression=GZIP)

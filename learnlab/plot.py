@@ -87,7 +87,7 @@ def main(argv: Sequence[str]) -> int:
         return 0
     where = f", where {', '.join(args.where)}" if args.where else ""
     if args.kind in ("heatmap", "curve"):
-        column = table.resolve(df, args.metric) if args.metric else table.COLLAPSED
+        column = table.resolve(df, args.metric) if args.metric else table.DROPPED
         title = f"{plots.axis_label(column, args.agg)}: study {args.study}{where}"
     if args.kind == "heatmap":
         fig, tab = plots.heatmap(df, args.x, args.y, args.metric, facet=none(args.facet), agg=args.agg, best=args.best,

@@ -41,7 +41,7 @@ def main(argv: Sequence[str]) -> int:
     if rec.get("verdict"):
         v = rec["verdict"]
         print(f"  verdict: {v['outcome']}; " + ", ".join(f"{k}={v[k]}" for k in (
-            "dropped_modes", "dropped", "misweighted", "blurred", "bridged", "hopping", "n_hops", "onset")))
+            "dropped_modes", "dropped", "misweighted", "blurred", "bridged", "collapsed", "hopping", "n_hops", "onset")))
     print(f"wrote {out / 'result.json'}")
     return 1 if rec["status"] == "failed" else 0
 

@@ -123,11 +123,12 @@ METRICS: dict[str, Metric] = {r[0]: Metric(*r) for r in _ROWS}
 
 # Verdicts (metrics.verdicts): per-run flags that tables aggregate as rates (agg "rate").
 VERDICTS = {
-    "learned": "every component held, right weights, off-support shares under the thresholds",
-    "dropped_modes": "some component (mode / piece) holds less than half its true share: the collapse verdict",
+    "learned": "every component held, right weights, off-support shares under the thresholds, half the data covered",
+    "dropped_modes": "some component (mode / piece) holds less than half its true share (mode collapse)",
     "misweighted": "held components with wrong weights (JS over the held set >= 0.01 nats)",
     "blurred": "at least 10% of the samples off the support and not in a gap",
     "bridged": "at least 10% of the samples in the gaps, and no less than the blurred share",
+    "collapsed": "the samples cover under half of the data (coverage < 0.5), though perhaps on the support",
     "hopping": "the small held set changes (one lost, another gained) at least twice",
     "diverged": "half the samples non-finite, or training stopped on a non-finite loss",
     "never_learned": "no evaluation was ever judged learned (such a run has no onset)",

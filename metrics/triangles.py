@@ -365,7 +365,8 @@ def final_placement(metrics: dict, dist: Triangles) -> tuple[dict, list[float]]:
     matcher's final metrics as ``metrics.evaluate`` names them, and the intervals' true weights:
     on the manifold (residual < tau: manifold_precision), in a gap (within tau of the manifold with
     its cuts filled and the split factor in a cut: gap_mass x manifold_precision_with_gaps),
-    blurred (every other finite image), and each interval's share of the on-manifold images. The
+    blurred (every other finite image), each interval's share of the on-manifold images, and
+    manifold_recall as the coverage. The
     matcher runs once, at the end, so a triangles run is judged at its final evaluation only."""
     on = metrics.get("manifold_precision", 0.0)
     gap = metrics.get("gap_mass", 0.0) * metrics.get("manifold_precision_with_gaps", 0.0)
@@ -374,6 +375,7 @@ def final_placement(metrics: dict, dist: Triangles) -> tuple[dict, list[float]]:
     total = sum(mass)
     widths = [hi - lo for lo, hi in dist.intervals]
     return ({"on_support": on, "gap_mass": gap, "blur_mass": max(0.0, 1 - on - gap - nonfinite),
-             "nonfinite_fraction": nonfinite, "component_mass": [m / total if total else 0.0 for m in mass]},
+             "nonfinite_fraction": nonfinite, "component_mass": [m / total if total else 0.0 for m in mass],
+             **({"coverage": metrics["manifold_recall"]} if "manifold_recall" in metrics else {})},
             [w / sum(widths) for w in widths])
 

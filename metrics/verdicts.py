@@ -11,6 +11,11 @@ tolerance of ``metrics.evaluate``, ``g`` = ``dist.gap_distance``, all in the sam
     blurred      off the support and not in a gap (around the pieces, or anywhere else)
     non-finite   a NaN / inf row (in no class above)
 
+Beside the placement, an evaluation carries ``coverage``: PRDC coverage (k = 5) of a fixed real set
+by the samples (``experiments.evaluation``; triangles: manifold recall), the share of the data
+with a sample among its neighbours. Near 0.97 for a perfect generator; 0.5 is a line half
+covered, or 2-D modes narrowed to 0.4 of their width (measured in tests/test_verdicts.py).
+
 The four shares sum to 1. Each gap has a corridor, a quarter of its length either side
 (``distributions.base.corridor``; g is inf beyond), so the middle of a ring of four modes, nearer
 the chords than the modes but far from both, is blur, not a bridge. The shell keeps a blurred mode out of the gaps: an isotropic 3-std blur
@@ -32,6 +37,9 @@ modes). Per evaluation (:func:`judge`), with the thresholds of :class:`Threshold
     bridged        share in the gaps >= ``gap``, and at least the blurred share: the off-support
                    mass lies mainly in the gaps (a model filling the disc inside a cut circle puts
                    some mass nearer the removed arcs too, but most of it elsewhere: blurred)
+    collapsed      coverage < ``collapse`` (0.5): the samples cover under half of the data, though
+                   they may sit on the support and reach every component (a line drawn as one
+                   point, modes drawn as dots); an evaluation without coverage is not judged on it
     learned        none of the above
 
 Per run (:func:`summarize`, from the evaluation history in step order): the final evaluation's
@@ -39,7 +47,7 @@ flags; ``hopping`` when the held set changes while small (at most ``low_modes`` 
 and after; a change loses a held component and gains another) at least ``min_hops`` times -- each change is counted once, so the count does not
 depend on how often the run was evaluated as long as every held set is seen; ``ever_learned``;
 ``never_learned`` (no evaluation was judged learned); ``outcome``, the first final flag of
-diverged, dropped_modes, bridged, blurred, misweighted, else learned (so a run that blurred from
+diverged, dropped_modes, bridged, blurred, collapsed, misweighted, else learned (so a run that blurred from
 its first evaluation to its last reads blurred, with never_learned beside it); and ``onset`` {flag: step}: the first evaluation of the
 final unbroken run of evaluations with that flag, for runs that learned at some point (a run
 that never learned has no onset: it did not lose what it never had). Everything is plain JSON.
@@ -51,8 +59,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-FLAGS = ("diverged", "dropped_modes", "misweighted", "blurred", "bridged")
-OUTCOMES = ("diverged", "dropped_modes", "bridged", "blurred", "misweighted", "learned")
+FLAGS = ("diverged", "dropped_modes", "misweighted", "blurred", "bridged", "collapsed")
+OUTCOMES = ("diverged", "dropped_modes", "bridged", "blurred", "collapsed", "misweighted", "learned")
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,7 @@ class Thresholds:
     misweight_js: float = 0.01
     blur: float = 0.1
     gap: float = 0.1
+    collapse: float = 0.5
     diverged: float = 0.5
     low_modes: float = 0.5
     min_hops: int = 2
@@ -114,11 +123,13 @@ def placement(dist, samples: torch.Tensor, tol: float) -> dict:
 
 
 def judge(entry: dict, weights, th: Thresholds = Thresholds()) -> dict:
-    """The flags of one evaluation from its placement (``placement``'s keys), with the components'
-    true ``weights`` (None for a family without components)."""
+    """The flags of one evaluation from its placement (``placement``'s keys, and ``coverage`` where
+    measured), with the components' true ``weights`` (None for a family without components)."""
+    cov = entry.get("coverage")
     out = {"diverged": entry["nonfinite_fraction"] >= th.diverged,
            "blurred": entry["blur_mass"] >= th.blur,
            "bridged": entry["gap_mass"] >= th.gap and entry["gap_mass"] >= entry["blur_mass"],
+           "collapsed": cov is not None and cov < th.collapse,
            "dropped_modes": False, "misweighted": False, "held": None, "dropped": None, "held_js": None}
     if weights is not None and "component_mass" in entry:
         w = torch.as_tensor(weights, dtype=torch.float64)

@@ -17,6 +17,7 @@ from analysis.table import tuned, tuned_runs
 from analysis.trend import crossing, logistic_fit, trend
 from experiments.results import EXPORTS, busy_time, exported, read_export
 from learnlab.cli import main
+from metrics.verdicts import OUTCOMES
 
 ATLAS = sorted({f.full for f in figures.FIGURES.values()
                 if "tuned_on" in yaml.safe_load((figures.CONFIGS / f.full).read_text())})
@@ -81,7 +82,7 @@ def test_outcome_table_adds_up_and_the_figure_draws():
                    ignore_index=True)
     df.loc[df.index[-1], "status"] = "failed"
     t = outcome_table(df, ["trait.x"])
-    assert set(t["outcome"]) == {"diverged", "dropped_modes", "bridged", "blurred", "misweighted", "learned"}
+    assert set(t["outcome"]) == set(OUTCOMES)
     sums = t.groupby(["model", "x"]).agg(k=("k", "sum"), n=("n", "first"))
     assert (sums["k"] == sums["n"]).all() and sums.loc[("vae", 2), "n"] == 1
     gan2 = t[(t.model == "gan") & (t.x == 2) & (t.outcome == "dropped_modes")].iloc[0]

@@ -9,6 +9,8 @@ import distributions
 from distributions.curves import Support
 from metrics import evaluate, registry
 from metrics.evaluate import support_tolerance
+from metrics.manifold import coverage, knn_radii
+from metrics.verdicts import FLAGS as VERDICT_FLAGS
 from metrics.verdicts import Thresholds, judge, placement, summarize
 
 RING = distributions.make("mixture", layout="ring", n_modes=8, radius=1.0, std=0.01)
@@ -19,8 +21,13 @@ def _g(seed=0):
 
 
 def _verdict(dist, x):
-    tol = support_tolerance(dist, dist.sample(1000, generator=_g(9)), 3.0)[0]
+    """Placement and flags of samples ``x``, with coverage measured as the training callback does
+    (2,500 real samples, k = 5)."""
+    real = dist.sample(2500, generator=_g(9))
+    tol = support_tolerance(dist, real, 3.0)[0]
     where = placement(dist, x, tol)
+    fake = x[torch.isfinite(x).all(1)].float()
+    where["coverage"] = coverage(real, fake, 5, radius=knn_radii(real, 5)) if len(fake) else 0.0
     weights = dist.modes.weights if dist.modes is not None else dist.component_weights
     return where, judge(where, weights)
 
@@ -28,6 +35,31 @@ def _verdict(dist, x):
 def test_real_samples_are_learned():
     where, v = _verdict(RING, RING.sample(2500, generator=_g()))
     assert v["learned"] and v["held"] == list(range(8)) and where["on_support"] > 0.98
+    assert not v["collapsed"] and where["coverage"] > 0.95
+
+
+def test_modes_drawn_as_dots_and_a_line_drawn_short_collapse():
+    """On the support, every component held, right weights, but under half the data covered:
+    collapsed (the module docstring's scale: 2-D modes narrowed to 0.4 of their width, or a line
+    half covered, cover about half; at 0.8 of the width nearly all)."""
+    x = RING.sample(2500, generator=_g())
+    c = RING.modes.centres[RING.modes.assign(x)[0]]
+    for s, cov, outcome in ((0.8, (0.9, 1.0), "learned"), (0.4, (0.42, 0.58), None), (0.2, (0.1, 0.3), "collapsed")):
+        where, v = _verdict(RING, c + s * (x - c))
+        assert cov[0] < where["coverage"] < cov[1] and v["held"] == list(range(8)) and where["on_support"] > 0.98
+        assert not v["misweighted"] and not v["blurred"] and not v["dropped_modes"]
+        if outcome:
+            assert summarize([{"step": 100, **where, **v}], 8)["outcome"] == outcome
+    line = distributions.make("manifold", shape="line", n_components=1, noise=0.01)
+    x = line.sample(5000, generator=_g())
+    where, v = _verdict(line, x[x[:, 0] < 0][:2500])
+    assert 0.44 < where["coverage"] < 0.56 and where["on_support"] > 0.98
+    point = x[:1].repeat(2500, 1)                                    # the whole line drawn as one point
+    where, v = _verdict(line, point)
+    assert where["on_support"] == 1 and where["coverage"] < 0.01 and v["held"] == [0]
+    assert v["collapsed"] and summarize([{"step": 100, **where, **v}], 1)["outcome"] == "collapsed"
+    del where["coverage"]                                             # not measured: not judged on it
+    assert judge(where, line.component_weights)["learned"]
 
 
 def test_three_of_eight_modes_dropped_not_blurred():
@@ -36,6 +68,8 @@ def test_three_of_eight_modes_dropped_not_blurred():
     where, v = _verdict(RING, x)
     assert v["dropped_modes"] and v["dropped"] == [3, 4, 5, 6, 7] and v["held"] == [0, 1, 2]
     assert not v["blurred"] and not v["bridged"] and not v["misweighted"]
+    assert v["collapsed"] and where["coverage"] < 0.45       # about 3 / 8 too: dropped_modes comes first
+    assert summarize([{"step": 100, **where, **v}], 8)["outcome"] == "dropped_modes"
 
 
 def test_every_mode_blurred_by_three_std_is_blurred_not_dropped():
@@ -111,9 +145,9 @@ def _entry(step, held, n=8, **flags):
     dropped = [m for m in range(n) if m not in held]
     e = {"step": step, "held": sorted(held), "dropped": dropped, "blur_mass": 0.0, "gap_mass": 0.0,
          "held_js": 0.0, "diverged": False, "misweighted": False, "blurred": False, "bridged": False,
-         "dropped_modes": bool(dropped)}
+         "collapsed": False, "dropped_modes": bool(dropped)}
     e.update(flags)
-    e["learned"] = not any(e[f] for f in ("diverged", "dropped_modes", "misweighted", "blurred", "bridged"))
+    e["learned"] = not any(e[f] for f in VERDICT_FLAGS)
     return e
 
 
@@ -171,7 +205,7 @@ def test_every_evaluated_name_is_declared_once():
 
 
 RING4 = distributions.make("mixture", n_modes=4, std=0.05)
-FLAGS = ("diverged", "dropped_modes", "misweighted", "blurred", "bridged", "learned")
+FLAGS = (*VERDICT_FLAGS, "learned")
 
 
 def test_thresholds_from_the_run_config(tmp_path):
@@ -206,6 +240,8 @@ def test_triangles_are_judged_from_the_matchers_final_placement():
     assert weights == pytest.approx([0.5, 0.5]) and entry["gap_mass"] == pytest.approx(0.0096)
     assert entry["blur_mass"] == pytest.approx(1 - 0.95 - 0.0096)
     assert final_verdict(good, tri, 400, Thresholds())["outcome"] == "learned"
+    assert final_verdict({**good, "manifold_recall": 0.9}, tri, 400, Thresholds())["outcome"] == "learned"
+    assert final_verdict({**good, "manifold_recall": 0.3}, tri, 400, Thresholds())["outcome"] == "collapsed"
     one_piece = {**good, "mass_0": 0.95, "mass_1": 0.0}
     assert final_verdict(one_piece, tri, 400, Thresholds())["outcome"] == "dropped_modes"
     bridged = {**good, "manifold_precision": 0.5, "manifold_precision_with_gaps": 0.95, "gap_mass": 0.47}
