@@ -74,6 +74,9 @@ def main(argv: Sequence[str]) -> int:
         start = time.perf_counter()
         study, total = figures.study_of(name, args.quick)
         where = figures.source(study, total, args.storage)
+        if where is None and args.no_run and args.all:     # --all draws what it can and names the rest
+            print(f"{name}: skipped: study {study} is neither stored complete nor exported (--no-run)")
+            continue
         if args.rerun or (where is None and not args.no_run):         # an unfinished study resumes
             from experiments.sweep import run_sweep
             run_sweep(figures.get(name).config(args.quick), storage=args.storage, workers=args.workers,

@@ -136,3 +136,15 @@ def test_a_figure_of_an_unfinished_study_is_an_error_not_a_run(no_training, tmp_
                                          "`learnlab figures never --quick` without --no-run"):
         figures.make("never", quick=True, root=tmp_path / "store")
     assert not (tmp_path / "figures").exists()
+
+
+def test_every_figure_without_training_skips_a_study_it_cannot_draw(no_training, tmp_path, monkeypatch, capsys):
+    from analysis import figures
+    from learnlab.cli import main
+    path = tmp_path / "never.yaml"
+    path.write_text(yaml.safe_dump({**CONFIG, "study": "never-run"}))
+    monkeypatch.setattr(figures, "FIGURES", {"never": figures.Figure("never", str(path), str(path), "contours")})
+    assert main(["figures", "--all", "--quick", "--no-run", "--out", str(tmp_path / "out")]) == 0
+    assert "never: skipped: study never-run is neither stored complete nor exported (--no-run)" in capsys.readouterr().out
+    assert main(["figures", "never", "--quick", "--no-run", "--out", str(tmp_path / "out")]) == 2   # named: an error
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())   # nothing drawn
