@@ -12,6 +12,7 @@
     search:                      # optional: the same hyper-parameter draws in every cell
       budget: 4                  # draws per cell
       seed: 0
+      design: sobol              # or lhs: see _draws
       space:
         model.lr_g: {low: 1.0e-4, high: 1.0e-2, log: true}
         model.batch_size: [64, 256]
@@ -48,7 +49,7 @@ TOP_KEYS = {                  # key: meaning (learnlab keys sweep)
     "train": "the train section (learnlab keys train)",
     "grid": "SECTION.KEY -> list, or {low, high, num[, log]}: the axes of the grid (knobs or hyper-parameters)",
     "seeds": "an integer n (seeds 0..n-1) or a list of distinct seeds; default 1",
-    "search": "{budget, seed, space}: hyper-parameter draws, the same in every cell; space per model name or common",
+    "search": "{budget, seed, design, space}: hyper-parameter draws, the same in every cell; space per model name or common",
     "objective": "{metric, direction}: the metric Optuna records (learnlab metrics --list)",
     "ensemble": "trials trained together as one batched module (1 = one at a time); default 1",
     "tuned_on": "the tuning study whose winning draws (learnlab results STUDY --tuned) this config fixes; recorded",
@@ -135,14 +136,26 @@ def _set(config: dict, path: str, value: Any) -> None:
     config.setdefault(section, {})[key] = value
 
 
-def _draws(space: Mapping[str, Any], budget: int, seed: int) -> list[dict]:
-    """``budget`` points of the search space from a scrambled Sobol sequence (seeded)."""
+DESIGNS = ("sobol", "lhs")
+
+
+def _draws(space: Mapping[str, Any], budget: int, seed: int, design: str = "sobol") -> list[dict]:
+    """``budget`` points of the search space (knobs in name order), seeded: ``sobol``, a scrambled
+    Sobol sequence (the default, which every committed study used), or ``lhs``, a Latin hypercube
+    whose centred discrepancy is lowered by random coordinate swaps (scipy's "random-cd"). Use lhs
+    for six or more knobs: over the first 16 Sobol points the 1st and 6th coordinates share their
+    leading bit for every scramble seed, so a list knob first in name order and one sixth move
+    together (a rank correlation of 0.90 in the design of a 16-draw cross study)."""
     if not space:
         return [{}] * budget
     from scipy.stats import qmc
     names = sorted(space)
-    u = qmc.Sobol(d=len(names), scramble=True, seed=seed).random(budget) if budget > 1 else \
-        np.random.default_rng(seed).random((1, len(names)))
+    if budget == 1:
+        u = np.random.default_rng(seed).random((1, len(names)))
+    elif design == "lhs":
+        u = qmc.LatinHypercube(d=len(names), optimization="random-cd", seed=seed).random(budget)
+    else:
+        u = qmc.Sobol(d=len(names), scramble=True, seed=seed).random(budget)
     out = []
     for row in u:
         point = {}
@@ -248,9 +261,12 @@ def build_sweep(raw: Mapping[str, Any], study: str, check: bool = True, count_on
         raise _err("seeds", raw.get("seeds"), f"an integer >= 1 and <= {MAX_TRIALS} or a list of distinct integers >= 0")
 
     search = dict(section(raw, "search", "sweep"))
-    bad = sorted(set(search) - {"budget", "seed", "space"}, key=str)
+    bad = sorted(set(search) - {"budget", "seed", "design", "space"}, key=str)
     if bad:
-        raise ValueError(f"sweep: unknown key search.{bad[0]}; allowed: budget, seed, space")
+        raise ValueError(f"sweep: unknown key search.{bad[0]}; allowed: budget, seed, design, space")
+    design = search.get("design", "sobol")
+    if design not in DESIGNS:
+        raise _err("search.design", design, f"one of {', '.join(DESIGNS)}")
     budget, draw_seed = search.get("budget", 1), search.get("seed", 0)
     if isinstance(budget, bool) or not isinstance(budget, int) or not 1 <= budget <= MAX_TRIALS:
         raise _err("search.budget", budget, f"an integer >= 1 and <= {MAX_TRIALS}")
@@ -291,7 +307,7 @@ def build_sweep(raw: Mapping[str, Any], study: str, check: bool = True, count_on
     trials: list[TrialSpec] = []
     points = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
     for vname, vconf in variants.items():
-        draws = _draws(per_variant[vname], budget, draw_seed)
+        draws = _draws(per_variant[vname], budget, draw_seed, design)
         for point in points:
             for d, hp in enumerate(draws):
                 for seed in seeds:
