@@ -115,7 +115,8 @@ def stamp(study: str) -> dict:
 
 
 def cell_targets(runs) -> dict:
-    """Per model kind: mean quality of the complete runs, their number, and each outcome's count."""
+    """Per model kind: mean quality of the complete runs, their number, the runs' sample variance
+    about that mean (the seed noise; None under two runs), and each outcome's count."""
     import pandas as pd
     from .atlas import run_outcomes
     out = {}
@@ -123,6 +124,7 @@ def cell_targets(runs) -> dict:
         q = pd.to_numeric(g.loc[g["status"] == "complete", "quality"], errors="coerce").dropna()
         counted = run_outcomes(g)
         out[str(kind)] = {"quality": float(q.mean()) if len(q) else None, "complete": len(q),
+                          "quality_var": float(q.var(ddof=1)) if len(q) > 1 else None,
                           "outcomes": {o: int((counted == o).sum()) for o in OUTCOMES}}
     return out
 
@@ -182,11 +184,14 @@ def kinds(rows: list[dict]) -> list[str]:
 
 
 def target_arrays(rows: list[dict], kind: str) -> dict:
-    """quality [R] (NaN where no complete run), counted runs [R], each outcome's count [R]."""
+    """quality [R] (NaN where no complete run), its seed noise [R] (the variance of the cell's mean:
+    the runs' variance over their number; NaN where unknown), counted runs [R], each outcome's count [R]."""
     t = [r["targets"].get(kind, {"quality": None, "complete": 0, "outcomes": {}}) for r in rows]
     counts = {o: np.array([x["outcomes"].get(o, 0) for x in t], float) for o in OUTCOMES}
     counted = sum(counts.values())
     out = {"quality": np.array([math.nan if x["quality"] is None else x["quality"] for x in t]),
+           "quality_noise": np.array([math.nan if x.get("quality_var") is None else x["quality_var"] / x["complete"]
+                                      for x in t]),
            "counted": counted, "failure": counted - counts["learned"]}
     return {**out, **{o: counts[o] for o in FAILURES}}
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from analysis import linear
+from analysis import linear, validation
 from analysis import predictor as P
 from learnlab.cli import main
 from learnlab.predict import validation_path
@@ -87,6 +87,37 @@ def test_scores_known_answers():
     assert linear.brier(np.array([0.5]), np.array([1]), np.array([1])) == 0.25
 
 
+def test_seed_noise_ceiling_is_the_r2_of_the_true_means():
+    """ceiling(): measured cell means, each off its true mean by its runs' noise, and the R2 that
+    the true means themselves score on them: equal in expectation, 1 without noise."""
+    rng = np.random.default_rng(3)
+    mu, sd = rng.random(4000), rng.uniform(0.05, 0.3, 4000)
+    runs = mu[:, None] + sd[:, None] * rng.normal(size=(4000, 3))
+    y, noise = runs.mean(1), runs.var(1, ddof=1) / 3
+    assert validation.ceiling(y, noise) == pytest.approx(linear.r2(y, mu), abs=0.02)
+    assert 0.5 < validation.ceiling(y, noise) < 0.9                  # the noise is a real share of the spread
+    assert validation.ceiling(y, np.zeros(4000)) == 1.0
+    W = np.stack([np.ones(4000), rng.integers(0, 3, 4000)])           # weights: cells repeated
+    rep = np.repeat(np.arange(4000), W[1].astype(int))
+    assert validation.ceiling(y, noise, W)[1] == pytest.approx(validation.ceiling(y[rep], noise[rep]))
+
+
+def test_within_study_r2_ignores_each_studys_level():
+    rng = np.random.default_rng(4)
+    groups = np.repeat(np.arange(6), 20)
+    y = rng.random(120)
+    off = rng.normal(size=6)[groups]                                  # a wrong level per study
+    assert validation.within_r2(y, y + off, groups) == pytest.approx(1.0)
+    assert linear.r2(y, y + off) < 0
+    p = y + 0.1 * rng.normal(size=120)
+    yc = y - np.array([y[groups == g].mean() for g in groups])      # by hand: centre both in each study
+    pc = p - np.array([p[groups == g].mean() for g in groups])
+    assert validation.within_r2(y, p, groups) == pytest.approx(1 - ((yc - pc) ** 2).sum() / (yc ** 2).sum())
+    W = np.stack([np.ones(120), rng.integers(0, 3, 120)])           # weights: cells repeated
+    rep = np.repeat(np.arange(120), W[1].astype(int))
+    assert validation.within_r2(y, p, groups, W)[1] == pytest.approx(validation.within_r2(y[rep], p[rep], groups[rep]))
+
+
 def test_stored_predictor_round_trips_and_refits_to_the_same_numbers(pred, tmp_path):
     again = P.load(P.save(pred, tmp_path / "p.json"))
     assert (tmp_path / "p.json").read_text() == P.PATH.read_text()
@@ -130,6 +161,11 @@ def test_validation_table_and_figure_are_reproducible_by_one_command(pred, tmp_p
     assert ((imp["lo"] <= imp["coef"] + 1e-12) & (imp["coef"] <= imp["hi"] + 1e-12)).mean() > 0.9
     r2 = a[(a["metric"] == "r2") & (a["by"] == "predictor")]
     assert set(r2["model"]) == set(pred["models"]) and (r2["value"] <= 1).all()
+    ceil = a[(a["metric"] == "r2") & (a["by"] == "ceiling")].set_index(["scheme", "model"])["value"]
+    assert len(ceil) == len(r2) and (ceil >= r2.set_index(["scheme", "model"])["value"]).all()
+    assert "ceiling" in out and "within" in out
+    within = a[a["metric"] == "r2_within_study"]
+    assert len(within) == len(r2) and within["value"].between(-5, 1).all()
     assert set(a["scheme"]) >= {"leave one study out", "leave one family out"}
 
 
