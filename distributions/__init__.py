@@ -19,6 +19,7 @@ from .graphs import Graphs
 from .knobs import Knob
 from .manifold import Manifold
 from .mixture import Mixture
+from .torus import Torus
 from .triangles import Triangles
 
 __all__ = ["Distribution", "Family", "Knob", "Modes", "families", "make", "register"]
@@ -65,6 +66,7 @@ def make(name: str, **knobs) -> Distribution:
 register(Mixture)
 register(Manifold)
 register(Boxes)
+register(Torus)
 register(Triangles)
 register(Graphs)
 register(File)
