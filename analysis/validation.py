@@ -3,7 +3,7 @@
     table = validate(rows)     # rows: the predictor's training rows (predictor.json "rows")
 
 Schemes (``SCHEMES``): leave one study out (each atlas study is one pair of trait axes: fit on
-the others, predict its cells) and leave one family out (mixture, manifold, boxes): how far the
+the others, predict its cells) and leave one family out (mixture, manifold, boxes, torus): how far the
 fit carries to distributions unlike its rows; and, for contrast, leave one cell out: how well it
 interpolates between cells of the studies it has seen. Leave one trait axis out
 (``trait_schemes``): along each trait (a descriptor: ambient and intrinsic dimension, components,

@@ -63,6 +63,8 @@ def test_separation_and_imbalance_of_a_ring():
 
 @pytest.mark.parametrize("family, knobs, pieces", [
     ("boxes", dict(gap=0.3), 8), ("boxes", dict(gap=0.5, dim=3, side=3), 14),
+    ("torus", dict(k=2, arcs=3, gap_fraction=0.3), 9), ("torus", dict(k=3, arcs=2, gap_fraction=0.4), 8),
+    ("torus", dict(k=2, arcs=2, gap_fraction=0.4, ambient_dim=12), 4),
     ("mixture", dict(layout="random", n_modes=16, separation=8, dim=5), 16),
     ("manifold", dict(shape="moons", noise=0.04), 2), ("manifold", dict(shape="two_circles", noise=0.04, ambient_dim=32), 2)])
 def test_separated_pieces_of_any_dimension_are_components(family, knobs, pieces):
@@ -71,6 +73,14 @@ def test_separated_pieces_of_any_dimension_are_components(family, knobs, pieces)
     points a mode: their tails nearly touch at this sample size)."""
     _, x = sample(family, n=5000, **knobs)
     assert sum(describe(x, seed=s)["components"] == pieces for s in range(3)) >= 2
+
+
+def test_loops_of_a_torus_are_its_circles():
+    """H1 of the product of k circles has rank k: the uncut 2-torus has two loops, cut into arcs none."""
+    _, x = sample("torus", n=5000, k=2, noise=0.02)
+    assert [describe(x, seed=s)["loops"] for s in range(2)] == [2, 2]
+    _, x = sample("torus", n=5000, k=2, arcs=2, gap_fraction=0.3, noise=0.02)
+    assert describe(x)["loops"] == 0
 
 
 def test_density_range_tells_flat_from_peaked():
