@@ -58,7 +58,6 @@ class Torus(Distribution):
         self._arc = self._period * (1 - gap_fraction)           # an arc's angle; arc j starts at j * period
         self._embed = random_isometry(2 * k, ambient_dim, seed + 1)
         self.event_shape = (ambient_dim,)
-        gap_length = radius * (self._period - self._arc)
         self.missing = {"modes": "the pieces are flat tori or products of arcs, not modes",
                         "log_prob": "no closed form: a uniform density on circles blurred by Gaussian noise"}
         if gap_fraction == 0:
@@ -67,7 +66,7 @@ class Torus(Distribution):
             "n_components": float(arcs ** k),
             "gap_fraction": float(gap_fraction),
             "component_gap": 2 * radius * math.sin((self._period - self._arc) / 2),
-            "gap_length": gap_length,
+            "gap_length": radius * (self._period - self._arc),
             "loops": float(k if gap_fraction == 0 else 0),
             "noise": float(noise),
             "scale": float(radius),
@@ -132,8 +131,7 @@ class Torus(Distribution):
         # end, which is the nearest arc end (the arcs and gaps share their ends)
         to_gap = torch.where(on, end, (rho - self._r).abs()).square()
         d = (full.sum(-1, keepdim=True) - full + to_gap + off.square()[:, None]).clamp_min(0).sqrt().min(-1).values
-        length = self._r * (self._period - self._arc)
-        return torch.where(d <= CORRIDOR * length, d, torch.full_like(d, math.inf))
+        return torch.where(d <= CORRIDOR * self.traits["gap_length"], d, torch.full_like(d, math.inf))
 
     def support_points(self, n: int) -> torch.Tensor:
         """About ``n`` points on a regular grid of angles over every piece, float32."""
