@@ -117,9 +117,9 @@ def within_r2(y, pred, groups, w=None):
     _, g = np.unique(np.asarray(groups), return_inverse=True)
     onehot = np.eye(g.max() + 1)[g]                                       # [cells, groups]
     total = np.maximum(w @ onehot, 1e-300)
-    yc = y - ((w * y) @ onehot / total) @ onehot.T
+    yc = y - ((w * y) @ onehot / total) @ onehot.T             # weighted mean 0: r2's SST is about 0
     pc = pred - ((w * pred) @ onehot / total) @ onehot.T
-    return 1 - (w * (yc - pc) ** 2).sum(-1) / (w * yc ** 2).sum(-1)
+    return linear.r2(yc, pc, w)
 
 
 def validate(rows: list[dict]) -> pd.DataFrame:
